@@ -1,0 +1,109 @@
+"""leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
+import numpy as np
+
+from . import _kernels
+from ._layout import common_2d, kernel_operand, overlaps_other_than_exactly
+from ._threads import threads_for
+from ._validation import (
+    DEFAULT_SLOPE,
+    backward_operands,
+    check_num_threads,
+    check_out,
+    compute_dtype,
+    forward_operands,
+)
+
+_KERNELS = {
+    np.dtype(np.float32): _kernels.leaky_select["float"],
+    np.dtype(np.float64): _kernels.leaky_select["double"],
+}
+
+
+def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_threads=None):
+    """Leaky ReLU: x where x > 0, else negative_slope * x.
+
+    Parameters
+    ----------
+    x : array_like
+        float32 and float64 are computed natively; float16 in float32, rounded
+        once; bool and integers in float64.
+    negative_slope : float, default 0.01
+        Any finite real number, rounded once to the compute dtype.
+    alpha : float, optional
+        Keyword alias of negative_slope; give one or the other.
+    out : ndarray, optional
+        Result array of exactly the result dtype and shape. May be `x` itself.
+    num_threads : int, optional
+        OpenMP threads for this call; default `get_num_threads()`.
+
+    Returns
+    -------
+    ndarray, or a NumPy scalar for 0-d input. `out` when given.
+    """
+    num_threads = check_num_threads(num_threads)
+    x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    if out is not None:
+        check_out(out, dtype, x.shape)
+    return _select(x, None, slope, dtype, out, num_threads)
+
+
+def leaky_relu_backward(
+    grad_output,
+    x,
+    negative_slope=DEFAULT_SLOPE,
+    *,
+    alpha=None,
+    x_is_output=False,
+    out=None,
+    num_threads=None,
+):
+    """Gradient of leaky_relu: grad_output where x > 0, else negative_slope * grad_output.
+
+    At x == 0 the gradient is the slope, as in PyTorch, Keras 3 and JAX.
+    With ``x_is_output=True``, `x` holds leaky_relu's output instead of its
+    input (valid for slopes >= 0, where both give the same result).
+    grad_output and x promote together (``np.result_type``); the other
+    parameters are as for `leaky_relu`. The result keeps grad_output's layout.
+    """
+    num_threads = check_num_threads(num_threads)
+    grad_output, x, slope, dtype = backward_operands(
+        grad_output, x, negative_slope, alpha, x_is_output
+    )
+    if out is not None:
+        check_out(out, dtype, x.shape)
+    return _select(grad_output, x, slope, dtype, out, num_threads)
+
+
+def _select(value, sign, slope, dtype, out, num_threads):
+    """value where sign > 0, else slope * value; `sign=None` means sign is value."""
+    compute = compute_dtype(dtype)
+    value = kernel_operand(value, compute)
+    sign = value if sign is None else kernel_operand(sign, compute)
+    target = out
+    if (
+        out is None
+        or out.dtype != compute
+        or not out.flags.aligned
+        or overlaps_other_than_exactly(out, value)
+        or overlaps_other_than_exactly(out, sign)
+    ):
+        target = np.empty_like(value)
+    if target.size:
+        views = common_2d([target, value, sign])
+        if views is None:  # axes that no common order merges: go through C order
+            forward = sign is value
+            value = np.ascontiguousarray(value)
+            sign = value if forward else np.ascontiguousarray(sign)
+            if not target.flags.c_contiguous:
+                target = np.empty(value.shape, compute)
+            views = common_2d([target, value, sign])
+        target_2d, value_2d, sign_2d = views
+        _KERNELS[compute](
+            value_2d, sign_2d, target_2d, slope, threads_for(target.size, num_threads)
+        )
+    if out is None:
+        result = target.astype(dtype, copy=False)
+        return result[()] if result.ndim == 0 else result
+    if target is not out:
+        np.copyto(out, target, casting="same_kind")
+    return out

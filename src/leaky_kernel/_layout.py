@@ -1,0 +1,62 @@
+"""Presenting operands to the kernel.
+
+The kernel takes 2-D views of one shape, in the compute dtype, native byte
+order and aligned, whose elements it visits row by row. Any strided n-d
+layout whose axes merge into at most two (C, F, step slices, transposes,
+negative steps, most views) is handed over without a copy; the rest are
+copied to C order first.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def kernel_operand(a, dtype):
+    """`a` readable by the kernel: dtype `dtype`, native byte order, aligned."""
+    if a.dtype == dtype and a.flags.aligned:
+        return a
+    return a.astype(dtype)
+
+
+def overlaps_other_than_exactly(out, a):
+    """True when writing `out` element by element could clobber unread parts of `a`."""
+    if out is a or not np.may_share_memory(out, a):
+        return False
+    same_view = (
+        out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
+        and out.strides == a.strides
+    )
+    return not same_view
+
+
+def common_2d(arrays):
+    """2-D views of same-shape arrays visiting their elements in one order, or None.
+
+    The order follows the first array's strides (the output, so writes run
+    forward through memory); axes merge where every array allows it.
+    """
+    if all(a.flags.c_contiguous for a in arrays):
+        return [a.reshape(1, -1) for a in arrays]
+    if all(a.flags.f_contiguous for a in arrays):
+        return [a.reshape(1, -1, order="F") for a in arrays]
+    first = arrays[0]
+    axes = sorted(
+        (ax for ax in range(first.ndim) if first.shape[ax] != 1),
+        key=lambda ax: -abs(first.strides[ax]),
+    )
+    dims = []  # [length, [stride of each array]], outermost first
+    for ax in axes:
+        length = first.shape[ax]
+        strides = [a.strides[ax] for a in arrays]
+        if dims and all(outer == s * length for outer, s in zip(dims[-1][1], strides)):
+            dims[-1] = [dims[-1][0] * length, strides]
+        else:
+            dims.append([length, strides])
+    if len(dims) > 2:
+        return None
+    while len(dims) < 2:
+        dims.insert(0, [1, [0] * len(arrays)])
+    (rows, row_strides), (cols, col_strides) = dims
+    return [
+        as_strided(a, shape=(rows, cols), strides=(row_strides[i], col_strides[i]))
+        for i, a in enumerate(arrays)
+    ]

@@ -1,0 +1,30 @@
+# cython: language_level=3
+"""The one place that talks to the OpenMP runtime.
+
+Built with the same OpenMP flags as the kernels, so it reports on the build
+the kernels got, and it reads the same runtime state that OMP_NUM_THREADS and
+threadpoolctl set.
+"""
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define LEAKY_KERNEL_OPENMP 1
+    #else
+    #define LEAKY_KERNEL_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    """
+    bint LEAKY_KERNEL_OPENMP
+    int omp_get_max_threads() noexcept nogil
+
+
+def openmp_enabled():
+    """True when the compiled kernels were built with OpenMP."""
+    return LEAKY_KERNEL_OPENMP
+
+
+def max_threads():
+    """OpenMP's current omp_get_max_threads() (1 in a serial build)."""
+    return omp_get_max_threads()
