@@ -1,17 +1,21 @@
-"""Build the compiled kernels, with OpenMP when the compiler has it.
+"""Build the compiled kernels: OpenMP when the compiler has it, and one
+kernel module per instruction-set level (see src/leaky_kernel/_dispatch.py).
 
 Environment:
   LEAKY_KERNEL_NO_OPENMP=1   build serially even if OpenMP is available.
 """
 import os
+import platform
 import subprocess
-import sys
 import tempfile
 import textwrap
 import warnings
 
+import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+PACKAGE_DIR = os.path.join("src", "leaky_kernel")
 
 OPENMP_PROBE = textwrap.dedent(
     """
@@ -26,6 +30,16 @@ OPENMP_PROBE = textwrap.dedent(
     }
     """
 )
+
+# Extra flags of each kernel module beyond the baseline, by compiler type.
+# The baseline is the platform's default target (SSE2 on x86-64), never -march=native.
+KERNEL_LEVELS = {"baseline": {"unix": [], "msvc": []}}
+if platform.machine().lower() in ("x86_64", "amd64"):
+    KERNEL_LEVELS["avx2"] = {"unix": ["-mavx2"], "msvc": ["/arch:AVX2"]}
+
+# -fno-trapping-math lets GCC if-convert the select so that the loops
+# vectorise; it changes no computed value (bench/NOTES.md). No -ffast-math.
+KERNEL_FLAGS = {"unix": ["-O3", "-fno-trapping-math"], "msvc": ["/O2"]}
 
 
 def openmp_flags(compiler):
@@ -55,16 +69,13 @@ def openmp_flags(compiler):
 
 class BuildExt(build_ext):
     def build_extensions(self):
-        compiler = self.compiler
-        omp = openmp_flags(compiler) or []
-        if compiler.compiler_type == "msvc":
-            kernel_flags = ["/O2"]
-        else:
-            # -fno-trapping-math lets GCC if-convert the select so the loops
-            # vectorise; it changes no computed value (bench/NOTES.md).
-            kernel_flags = ["-O3", "-fno-trapping-math"]
+        kind = "msvc" if self.compiler.compiler_type == "msvc" else "unix"
+        omp = openmp_flags(self.compiler) or []
         for ext in self.extensions:
-            ext.extra_compile_args += omp + (kernel_flags if ext.name.endswith("_kernels") else [])
+            level = ext.name.rpartition("_kernels_")[2] if "_kernels_" in ext.name else None
+            if level:
+                ext.extra_compile_args += KERNEL_FLAGS[kind] + KERNEL_LEVELS[level][kind]
+            ext.extra_compile_args += omp
             ext.extra_link_args += omp
         super().build_extensions()
 
@@ -72,10 +83,14 @@ class BuildExt(build_ext):
 def extensions():
     from Cython.Build import cythonize
 
-    names = ["_kernels", "_openmp"]
+    common = dict(
+        include_dirs=[numpy.get_include(), PACKAGE_DIR],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    modules = ["_openmp"] + [f"_kernels_{level}" for level in KERNEL_LEVELS]
     exts = [
-        Extension(f"leaky_kernel.{name}", [f"src/leaky_kernel/{name}.pyx"])
-        for name in names
+        Extension(f"leaky_kernel.{name}", [os.path.join(PACKAGE_DIR, f"{name}.pyx")], **common)
+        for name in modules
     ]
     return cythonize(exts, compiler_directives={"language_level": 3})
 

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 
 import leaky_kernel as lk
-from leaky_kernel import _kernels, reference
+from leaky_kernel import reference
+from leaky_kernel._dispatch import LEVELS, kernels
 from leaky_kernel._testing import bits_equal, random_operand
-from leaky_kernel._threads import PARALLEL_MIN_SIZE
 
 
 def self_check(seed=0):
@@ -24,7 +24,7 @@ def self_check(seed=0):
         "strided": lambda a: a[::2, ::-3],
     }
     for dtype in (np.float16, np.float32, np.float64):
-        base_x = random_operand(rng, (301, 2 * PARALLEL_MIN_SIZE // 300), dtype)
+        base_x = random_operand(rng, (301, 2 * kernels.PARALLEL_MIN_SIZE // 300), dtype)
         base_g = random_operand(rng, base_x.shape, dtype)
         for layout, view in layouts.items():
             x, g = view(base_x), view(base_g)
@@ -43,8 +43,8 @@ def self_check(seed=0):
 def main():
     print(f"leaky_kernel {lk.__version__}")
     print(f"  OpenMP:  {'enabled' if lk.openmp_enabled() else 'disabled (serial build)'}")
-    print(f"  threads: {lk.get_num_threads()} (serial below {PARALLEL_MIN_SIZE} elements)")
-    print(f"  SIMD:    {_kernels.SIMD}")
+    print(f"  threads: {lk.get_num_threads()} (serial below {kernels.PARALLEL_MIN_SIZE} elements)")
+    print(f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})")
     print(f"  numpy:   {np.__version__}")
     failures = self_check()
     if failures:

@@ -1,7 +1,7 @@
 """leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
 import numpy as np
 
-from . import _kernels
+from ._dispatch import kernels
 from ._layout import common_2d, kernel_operand, overlaps_other_than_exactly
 from ._threads import threads_for
 from ._validation import (
@@ -14,8 +14,8 @@ from ._validation import (
 )
 
 _KERNELS = {
-    np.dtype(np.float32): _kernels.leaky_select["float"],
-    np.dtype(np.float64): _kernels.leaky_select["double"],
+    np.dtype(np.float32): kernels.leaky_select["float"],
+    np.dtype(np.float64): kernels.leaky_select["double"],
 }
 
 
@@ -40,6 +40,11 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_thr
     -------
     ndarray, or a NumPy scalar for 0-d input. `out` when given.
     """
+    if alpha is None or negative_slope is DEFAULT_SLOPE:
+        slope = negative_slope if alpha is None else alpha
+        result = kernels.select_contiguous(x, x, slope, out, num_threads, threads_for)
+        if result is not None:
+            return result
     num_threads = check_num_threads(num_threads)
     x, slope, dtype = forward_operands(x, negative_slope, alpha)
     if out is not None:
@@ -65,6 +70,14 @@ def leaky_relu_backward(
     grad_output and x promote together (``np.result_type``); the other
     parameters are as for `leaky_relu`. The result keeps grad_output's layout.
     """
+    slope = negative_slope if alpha is None else alpha
+    # With x_is_output the slope must be >= 0; a NaN slope fails this and goes on to be reported.
+    if (alpha is None or negative_slope is DEFAULT_SLOPE) and (
+        x_is_output is False or (x_is_output is True and isinstance(slope, float) and slope >= 0)
+    ):
+        result = kernels.select_contiguous(grad_output, x, slope, out, num_threads, threads_for)
+        if result is not None:
+            return result
     num_threads = check_num_threads(num_threads)
     grad_output, x, slope, dtype = backward_operands(
         grad_output, x, negative_slope, alpha, x_is_output
@@ -101,9 +114,10 @@ def _select(value, sign, slope, dtype, out, num_threads):
         _KERNELS[compute](
             value_2d, sign_2d, target_2d, slope, threads_for(target.size, num_threads)
         )
-    if out is None:
-        result = target.astype(dtype, copy=False)
-        return result[()] if result.ndim == 0 else result
-    if target is not out:
-        np.copyto(out, target, casting="same_kind")
-    return out
+    with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
+        if out is None:
+            result = target.astype(dtype, copy=False)
+            return result[()] if result.ndim == 0 else result
+        if target is not out:
+            np.copyto(out, target, casting="same_kind")
+        return out

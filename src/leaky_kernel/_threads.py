@@ -9,11 +9,8 @@ its parent used one, and the child cannot tell whether the parent did.
 import os
 
 from . import _openmp
+from ._dispatch import kernels
 from ._validation import check_num_threads
-
-# Below this many elements a call runs serially: starting a parallel region
-# costs more than it saves (measured, see bench/NOTES.md).
-PARALLEL_MIN_SIZE = 1 << 15
 
 _default = None
 _in_forked_child = False
@@ -45,6 +42,6 @@ def get_num_threads():
 
 def threads_for(size, num_threads):
     """Threads for one call over `size` elements; num_threads is already checked."""
-    if size < PARALLEL_MIN_SIZE or _in_forked_child:
+    if size < kernels.PARALLEL_MIN_SIZE or _in_forked_child:
         return 1
     return get_num_threads() if num_threads is None else num_threads

@@ -1,0 +1,308 @@
+"""Compiled Leaky ReLU kernels.
+
+Design
+------
+Forward and backward are one operation, a select scaled by the slope::
+
+    out = value             where sign > 0
+    out = slope * value     elsewhere (x == 0, x == -0.0 and NaN included)
+
+Forward is (value=x, sign=x); backward is (value=grad_output, sign=x).
+
+Every call is a `Select`: three 2-D operands of one shape, given as a data
+pointer and byte strides, already in the compute dtype (float32 or float64),
+native byte order and aligned. The iteration space is the flattened
+rows x cols range. Threads take contiguous, cache-line-aligned spans of it
+(``schedule='static'`` over span indices), and every element goes through the
+same per-element code whatever the span, so results never depend on the
+thread count. Below PARALLEL_MIN_SIZE elements no OpenMP region is entered.
+
+One row function holds the loops. Its unit-stride loops are what the compiler
+vectorises; they need ``-O3 -fno-trapping-math`` (bench/NOTES.md). A separate
+output (not in place) of at least the stream cutoff is written with
+non-temporal stores (_stream.h), which skip reading the output's cache lines
+before writing them; _dispatch.py sets the cutoff from this machine's cache.
+
+Two entry points fill a `Select`:
+
+- ``leaky_select``: typed memoryviews with any 2-D strides, the general path
+  (the Python layer has already turned any layout into 2-D views);
+- ``select_contiguous``: the common case, contiguous ndarrays, read through
+  NumPy's C API so that small calls do not pay for acquiring memoryviews. It
+  returns None whenever its case does not apply, and then changes nothing.
+
+This file is compiled once per instruction-set level: each
+``_kernels_<level>.pyx`` includes it (see _dispatch.py).
+"""
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport isfinite
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void* descr, int subok)
+
+cdef extern from "_stream.h":
+    bint LK_HAVE_STREAM
+    void lk_stream_select_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
+    void lk_stream_select_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
+
+cdef extern from *:
+    """
+    #if defined(__AVX2__)
+    #define LEAKY_KERNEL_SIMD "AVX2"
+    #elif defined(__SSE2__) || defined(_M_X64)
+    #define LEAKY_KERNEL_SIMD "SSE2"
+    #elif defined(__ARM_NEON)
+    #define LEAKY_KERNEL_SIMD "NEON"
+    #else
+    #define LEAKY_KERNEL_SIMD "unknown"
+    #endif
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    #define LEAKY_KERNEL_CPU_HAS_AVX2() __builtin_cpu_supports("avx2")
+    #else
+    #define LEAKY_KERNEL_CPU_HAS_AVX2() 0
+    #endif
+    """
+    const char* LEAKY_KERNEL_SIMD
+    bint LEAKY_KERNEL_CPU_HAS_AVX2()
+
+# The instruction set this module was compiled for.
+SIMD = LEAKY_KERNEL_SIMD.decode()
+
+# Below this many elements a call runs serially: starting a parallel region
+# costs more than it saves (measured, bench/NOTES.md).
+PARALLEL_MIN_SIZE = 1 << 15
+cdef Py_ssize_t parallel_min_size = PARALLEL_MIN_SIZE
+
+# Separate outputs at least this large are streamed past the cache: four
+# times the last-level cache, where streaming won in every run (bench/NOTES.md).
+cdef Py_ssize_t stream_min_bytes = 32 << 20
+
+
+
+def get_stream_min_bytes():
+    """The smallest separate output, in bytes, written with streaming stores."""
+    return stream_min_bytes
+
+
+def set_stream_min_bytes(nbytes):
+    """Set the streaming cutoff of this module (bytes) and return the previous one."""
+    global stream_min_bytes
+    previous, stream_min_bytes = stream_min_bytes, nbytes
+    return previous
+
+# Threads start their spans on a cache-line boundary.
+cdef Py_ssize_t SPAN_ALIGN_BYTES = 64
+
+
+def cpu_has_avx2():
+    """Whether this CPU (and OS) runs AVX2 code."""
+    return LEAKY_KERNEL_CPU_HAS_AVX2()
+
+
+cdef struct Operand:
+    char* data
+    Py_ssize_t row_stride  # bytes
+    Py_ssize_t col_stride  # bytes
+
+
+cdef struct Select:
+    Operand value  # IN
+    Operand sign   # IN
+    Operand out    # OUT
+    Py_ssize_t rows
+    Py_ssize_t cols
+
+
+cdef inline floating select_one(floating value, floating sign, floating slope) noexcept nogil:
+    return value if sign > 0 else slope * value
+
+
+cdef void select_row(
+    const floating* value, Py_ssize_t value_step,  # IN
+    const floating* sign, Py_ssize_t sign_step,    # IN
+    floating* out, Py_ssize_t out_step,            # OUT
+    Py_ssize_t n,
+    floating slope,
+    bint stream,
+) noexcept nogil:
+    cdef Py_ssize_t i
+    if value_step == 1 and sign_step == 1 and out_step == 1:
+        if stream and LK_HAVE_STREAM:
+            if floating is float:
+                lk_stream_select_float(value, sign, out, n, slope)
+            else:
+                lk_stream_select_double(value, sign, out, n, slope)
+        elif value == sign:
+            # Forward: one input stream; the compiler cannot know value == sign.
+            for i in range(n):
+                out[i] = select_one(value[i], value[i], slope)
+        else:
+            for i in range(n):
+                out[i] = select_one(value[i], sign[i], slope)
+    else:
+        for i in range(n):
+            out[i * out_step] = select_one(value[i * value_step], sign[i * sign_step], slope)
+
+
+cdef void select_span(
+    const Select* op, Py_ssize_t start, Py_ssize_t stop, floating slope, bint stream
+) noexcept nogil:
+    """Elements [start, stop) of the flattened rows x cols iteration space."""
+    cdef Py_ssize_t row = start // op.cols
+    cdef Py_ssize_t col = start - row * op.cols
+    cdef Py_ssize_t n
+    cdef Py_ssize_t item = sizeof(floating)
+    while start < stop:
+        n = min(op.cols - col, stop - start)
+        select_row(
+            <const floating*>(op.value.data + row * op.value.row_stride + col * op.value.col_stride),
+            op.value.col_stride // item,
+            <const floating*>(op.sign.data + row * op.sign.row_stride + col * op.sign.col_stride),
+            op.sign.col_stride // item,
+            <floating*>(op.out.data + row * op.out.row_stride + col * op.out.col_stride),
+            op.out.col_stride // item,
+            n, slope, stream,
+        )
+        start += n
+        row += 1
+        col = 0
+
+
+cdef void run_select(const Select* op, floating slope, int n_threads) noexcept nogil:
+    cdef Py_ssize_t total = op.rows * op.cols
+    # In place, ordinary stores cost no extra read: the line was just read.
+    cdef bint stream = (
+        total * <Py_ssize_t>sizeof(floating) >= stream_min_bytes
+        and op.out.data != op.value.data
+        and op.out.data != op.sign.data
+    )
+    cdef Py_ssize_t align = SPAN_ALIGN_BYTES // sizeof(floating)
+    cdef Py_ssize_t span, n_spans, s
+    if total == 0:
+        return
+    if n_threads <= 1:
+        select_span(op, 0, total, slope, stream)
+        return
+    span = (total + n_threads - 1) // n_threads
+    span = (span + align - 1) // align * align
+    n_spans = (total + span - 1) // span
+    for s in prange(n_spans, schedule='static', num_threads=n_threads):
+        select_span(op, s * span, min(total, (s + 1) * span), slope, stream)
+
+
+def leaky_select(
+    const floating[:, :] value,  # IN
+    const floating[:, :] sign,   # IN
+    floating[:, :] out,          # OUT
+    double negative_slope,
+    int n_threads,
+):
+    """out = value where sign > 0, else negative_slope * value, for any 2-D strides."""
+    cdef Select op
+    cdef floating slope = <floating>negative_slope
+    if out.shape[0] == 0 or out.shape[1] == 0:
+        return
+    op.rows = out.shape[0]
+    op.cols = out.shape[1]
+    op.value = Operand(<char*>&value[0, 0], value.strides[0], value.strides[1])
+    op.sign = Operand(<char*>&sign[0, 0], sign.strides[0], sign.strides[1])
+    op.out = Operand(<char*>&out[0, 0], out.strides[0], out.strides[1])
+    with nogil:
+        run_select(&op, slope, n_threads)
+
+
+cdef int contiguous_order(object a, int typenum):
+    """1 if `a` is C-contiguous, 2 if F-contiguous, 0 if it is not an exact
+    ndarray of `typenum`, native, aligned, at least 1-d and contiguous."""
+    if not cnp.PyArray_CheckExact(a):
+        return 0
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (
+        cnp.PyArray_TYPE(arr) != typenum
+        or cnp.PyArray_NDIM(arr) == 0
+        or not cnp.PyArray_ISNOTSWAPPED(arr)
+        or not cnp.PyArray_ISALIGNED(arr)
+    ):
+        return 0
+    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        return 1
+    if cnp.PyArray_IS_F_CONTIGUOUS(arr):
+        return 2
+    return 0
+
+
+cdef bint overlaps(cnp.ndarray a, cnp.ndarray b):
+    """Whether the bytes of two contiguous arrays intersect."""
+    cdef char* a0 = <char*>cnp.PyArray_DATA(a)
+    cdef char* b0 = <char*>cnp.PyArray_DATA(b)
+    return a0 < b0 + cnp.PyArray_NBYTES(b) and b0 < a0 + cnp.PyArray_NBYTES(a)
+
+
+def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for):
+    """value where sign > 0, else slope * value, or None when this case does not apply.
+
+    It applies when value and sign are exact ndarrays of one dtype (float32 or
+    float64), native, aligned, at least 1-d, of one shape and contiguous in one
+    order; out is None or such an array, writeable, that is value or overlaps
+    neither input; negative_slope is a finite float; num_threads is None or a
+    positive int. `threads_for(size, num_threads)` gives the thread count of a
+    parallel-sized call. Returning None, it has checked nothing aloud and
+    changed nothing: the general path checks and reports.
+    """
+    cdef int order, typenum
+    cdef cnp.ndarray v, s, o
+    cdef Select op
+    cdef double slope
+    cdef Py_ssize_t size, item
+    cdef int n_threads = 1
+    if not isinstance(negative_slope, float):
+        return None
+    slope = negative_slope
+    if not isfinite(slope):
+        return None
+    if num_threads is not None and not (type(num_threads) is int and num_threads >= 1):
+        return None
+    if not cnp.PyArray_CheckExact(value):
+        return None
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
+    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
+        return None
+    order = contiguous_order(value, typenum)
+    if order == 0:
+        return None
+    v = <cnp.ndarray>value
+    if sign is not value:
+        if contiguous_order(sign, typenum) != order or not cnp.PyArray_SAMESHAPE(v, <cnp.ndarray>sign):
+            return None
+    s = <cnp.ndarray>sign
+    if out is None:
+        o = <cnp.ndarray>PyArray_NewLikeArray(v, cnp.NPY_KEEPORDER, NULL, 0)
+    else:
+        if (
+            contiguous_order(out, typenum) != order
+            or not cnp.PyArray_SAMESHAPE(v, <cnp.ndarray>out)
+            or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)
+        ):
+            return None
+        o = <cnp.ndarray>out
+        if (o is not v and overlaps(o, v)) or (o is not s and s is not v and overlaps(o, s)):
+            return None
+    size = cnp.PyArray_SIZE(v)
+    if size >= parallel_min_size:
+        n_threads = threads_for(size, num_threads)
+    item = cnp.PyArray_ITEMSIZE(v)
+    op.rows = 1
+    op.cols = size
+    op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
+    op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
+    op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
+    with nogil:
+        if typenum == cnp.NPY_FLOAT:
+            run_select(&op, <float>slope, n_threads)
+        else:
+            run_select(&op, slope, n_threads)
+    return o

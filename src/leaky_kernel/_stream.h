@@ -1,0 +1,74 @@
+/* Streaming (non-temporal) stores for the Leaky ReLU select.
+ *
+ * Ordinary stores to an output larger than the last-level cache first read
+ * each output line from memory (read for ownership): a third of the traffic
+ * of a forward pass. movntps/movntpd write whole lines without reading them.
+ * Compilers do not emit them from plain loops, hence the intrinsics.
+ *
+ * This header takes the width of the module that includes it: AVX in the
+ * AVX2 build, SSE2 in the x86-64 baseline build. Elsewhere LK_HAVE_STREAM is
+ * 0 and the kernel keeps ordinary stores.
+ *
+ * The math is the kernel's select: value where sign > 0 (false for NaN),
+ * else slope * value; the blend keeps it exact.
+ */
+#ifndef LEAKY_KERNEL_STREAM_H
+#define LEAKY_KERNEL_STREAM_H
+
+#include <stdint.h>
+#include <Python.h>
+
+#if defined(__AVX__)
+#  include <immintrin.h>
+#  define LK_HAVE_STREAM 1
+#  define LK_STREAM_BYTES 32
+typedef __m256 lk_vec_ps;
+typedef __m256d lk_vec_pd;
+#  define LK_OP(op, sfx) _mm256_##op##_##sfx
+#  define LK_GT(sfx, a, zero) _mm256_cmp_##sfx((a), (zero), _CMP_GT_OQ)
+#  define LK_BLEND(sfx, no, yes, mask) _mm256_blendv_##sfx((no), (yes), (mask))
+#elif defined(__SSE2__) || defined(_M_X64)
+#  include <emmintrin.h>
+#  define LK_HAVE_STREAM 1
+#  define LK_STREAM_BYTES 16
+typedef __m128 lk_vec_ps;
+typedef __m128d lk_vec_pd;
+#  define LK_OP(op, sfx) _mm_##op##_##sfx
+#  define LK_GT(sfx, a, zero) _mm_cmpgt_##sfx((a), (zero))
+#  define LK_BLEND(sfx, no, yes, mask) \
+       _mm_or_##sfx(_mm_and_##sfx((mask), (yes)), _mm_andnot_##sfx((mask), (no)))
+#else
+#  define LK_HAVE_STREAM 0
+#endif
+
+#if LK_HAVE_STREAM
+/* out[i] = sign[i] > 0 ? value[i] : slope * value[i], streaming the aligned
+ * middle of out; a fence at the end orders the stores for other threads. */
+#define LK_DEFINE_STREAM_SELECT(T, sfx)                                              \
+static void lk_stream_select_##T(const T *value, const T *sign, T *out,             \
+                                 Py_ssize_t n, T slope)                              \
+{                                                                                    \
+    const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
+    const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
+    const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
+    Py_ssize_t i = 0;                                                                \
+    for (; i < n && ((uintptr_t)(out + i) % LK_STREAM_BYTES) != 0; i++)             \
+        out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
+    for (; i + width <= n; i += width) {                                             \
+        lk_vec_##sfx v = LK_OP(loadu, sfx)(value + i);                              \
+        lk_vec_##sfx positive = LK_GT(sfx, LK_OP(loadu, sfx)(sign + i), zero);      \
+        LK_OP(stream, sfx)(out + i, LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), v, positive)); \
+    }                                                                                \
+    for (; i < n; i++)                                                               \
+        out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
+    _mm_sfence();                                                                    \
+}
+LK_DEFINE_STREAM_SELECT(float, ps)
+LK_DEFINE_STREAM_SELECT(double, pd)
+#else
+/* Never called: the kernel tests LK_HAVE_STREAM first. */
+#  define lk_stream_select_float(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_double(value, sign, out, n, slope) ((void)0)
+#endif
+
+#endif /* LEAKY_KERNEL_STREAM_H */
