@@ -1,0 +1,172 @@
+"""The compiled kernels below the public API: every instruction-set level this
+machine runs, the streaming-store path on both sides of its cutoff, the
+serial/parallel cutoff, and the contiguous fast path's applicability rules."""
+import numpy as np
+import pytest
+
+import leaky_kernel as lk
+from leaky_kernel import reference
+from leaky_kernel._dispatch import LEVELS, kernels, load
+from leaky_kernel._testing import bits_equal, random_operand
+from leaky_kernel._threads import threads_for
+
+KERNEL_NAMES = {np.float32: "float", np.float64: "double"}
+
+
+@pytest.fixture(params=LEVELS)
+def level_kernels(request):
+    return load(request.param)
+
+
+@pytest.fixture
+def streaming_always(level_kernels):
+    """The level's kernels with streaming stores for every separate output."""
+    previous = level_kernels.set_stream_min_bytes(0)
+    yield level_kernels
+    level_kernels.set_stream_min_bytes(previous)
+
+
+def run_general(module, value, sign, slope, n_threads):
+    """Call the memoryview entry point on 2-D views, as the general path does."""
+    value_2d, sign_2d = np.atleast_2d(value), np.atleast_2d(sign)
+    out = np.empty_like(value_2d)
+    module.leaky_select[KERNEL_NAMES[value.dtype.type]](value_2d, sign_2d, out, slope, n_threads)
+    return out.reshape(value.shape)
+
+
+def expected(value, sign, slope, forward):
+    if forward:
+        return reference.leaky_relu(value, slope)
+    return reference.leaky_relu_backward(value, sign, slope)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("size_offset", [-1, 0, 1, 12345])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_each_level_matches_oracle_around_parallel_cutoff(
+    level_kernels, dtype, forward, size_offset, n_threads
+):
+    rng = np.random.default_rng(size_offset + 7)
+    size = level_kernels.PARALLEL_MIN_SIZE + size_offset
+    x = random_operand(rng, size, dtype)
+    g = x if forward else random_operand(rng, size, dtype)
+    for slope in (0.01, 0.0, -1.5, 7.0):
+        want = expected(g, x, slope, forward)
+        assert bits_equal(run_general(level_kernels, g, x, slope, n_threads), want)
+        got = level_kernels.select_contiguous(g, x, slope, None, n_threads, threads_for)
+        assert bits_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 63, 64, 65, 1000, 70001])
+@pytest.mark.parametrize("offset", [0, 1, 3], ids=lambda o: f"out+{o}")
+def test_streaming_stores_match_oracle(streaming_always, dtype, forward, n_threads, size, offset):
+    """Streaming handles every head/tail/alignment of the output exactly."""
+    rng = np.random.default_rng(size)
+    x = random_operand(rng, size, dtype)
+    g = x if forward else random_operand(rng, size, dtype)
+    out = np.empty(size + offset, dtype)[offset:]  # shifts alignment by whole elements
+    streaming_always.select_contiguous(g, x, 0.25, out, n_threads, threads_for)
+    assert bits_equal(out, expected(g, x, 0.25, forward))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_outputs_on_both_sides_of_the_stream_cutoff(dtype):
+    """Through the public API, with the cutoff this machine chose."""
+    cutoff_elements = kernels.get_stream_min_bytes() // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(1)
+    x = random_operand(rng, cutoff_elements + 1, dtype)
+    for size in (cutoff_elements - 1, cutoff_elements):
+        assert bits_equal(lk.leaky_relu(x[:size], 0.3), reference.leaky_relu(x[:size], 0.3))
+    out = np.empty_like(x)
+    assert lk.leaky_relu_backward(x, x[::-1].copy(), 0.3, out=out) is out
+    assert bits_equal(out, reference.leaky_relu_backward(x, x[::-1], 0.3))
+
+
+def test_stream_cutoff_follows_the_last_level_cache():
+    from leaky_kernel._dispatch import last_level_cache_bytes
+
+    llc = last_level_cache_bytes()
+    if llc is None:
+        pytest.skip("cache size unknown on this platform")
+    assert kernels.get_stream_min_bytes() == 4 * llc
+
+
+def test_widest_level_is_chosen_by_default(monkeypatch):
+    monkeypatch.delenv("LEAKY_KERNEL_SIMD", raising=False)
+    assert kernels is load(LEVELS[-1])
+    assert kernels.SIMD in ("SSE2", "AVX2", "NEON", "unknown")
+
+
+class TestFastPathApplicability:
+    """select_contiguous takes only its case and otherwise returns None, untouched."""
+
+    def setup_method(self):
+        rng = np.random.default_rng(0)
+        self.x = random_operand(rng, (40, 30), np.float32)
+        self.g = random_operand(rng, (40, 30), np.float32)
+
+    def call(self, value, sign, slope=0.5, out=None, num_threads=None):
+        return kernels.select_contiguous(value, sign, slope, out, num_threads, threads_for)
+
+    def test_takes_contiguous_c_and_f(self):
+        for layout in (np.ascontiguousarray, np.asfortranarray):
+            x, g = layout(self.x), layout(self.g)
+            y = self.call(g, x)
+            assert bits_equal(y, reference.leaky_relu_backward(g, x, 0.5))
+            assert y.flags.c_contiguous == x.flags.c_contiguous
+
+    @pytest.mark.parametrize(
+        "case",
+        [
+            "strided", "mixed_order", "float16", "int", "swapped", "list", "zero_d",
+            "mixed_dtype", "subclass",
+        ],
+    )
+    def test_declines_other_operands(self, case):
+        x = np.nan_to_num(self.x[:, :20], posinf=1.0, neginf=-1.0)  # finite, for the int cast
+        value = {
+            "strided": lambda: x[:, ::2],
+            "mixed_order": lambda: np.asfortranarray(x),
+            "float16": lambda: x.astype(np.float16),
+            "int": lambda: x.astype(np.int32),
+            "swapped": lambda: x.astype(">f4"),
+            "list": lambda: x.tolist(),
+            "zero_d": lambda: np.ones((), np.float32),
+            "mixed_dtype": lambda: x.astype(np.float64),
+            "subclass": lambda: x.view(np.recarray),
+        }[case]()
+        sign = value if case in ("strided", "float16", "int", "swapped", "list", "zero_d", "subclass") else x
+        assert self.call(value, sign) is None
+
+    @pytest.mark.parametrize("slope", [np.float32(0.5), 1, float("nan"), float("inf"), "0.5"])
+    def test_declines_other_slopes(self, slope):
+        assert self.call(self.x, self.x, slope=slope) is None
+
+    @pytest.mark.parametrize("num_threads", [0, -1, 2.0, True, "2"])
+    def test_declines_other_thread_counts(self, num_threads):
+        assert self.call(self.x, self.x, num_threads=num_threads) is None
+
+    def test_declines_unusable_out_without_writing(self):
+        base = np.zeros(self.x.size + 1, np.float32)
+        readonly = np.zeros_like(self.x)
+        readonly.flags.writeable = False
+        for out in (
+            np.zeros((30, 40), np.float32),               # shape
+            np.zeros_like(self.x, dtype=np.float64),      # dtype
+            np.asfortranarray(np.zeros_like(self.x)),     # order
+            readonly,
+            base[1:].reshape(self.x.shape),               # overlaps value, not in place
+        ):
+            before = out.copy()
+            value = base[:-1].reshape(self.x.shape) if out.base is base else self.x
+            assert self.call(value, value, out=out) is None
+            assert bits_equal(out, before)
+
+    def test_in_place_is_taken(self):
+        x = self.x.copy()
+        assert self.call(x, x, out=x) is x
+        assert bits_equal(x, reference.leaky_relu(self.x, 0.5))

@@ -1,0 +1,90 @@
+"""The compiler vectorises the kernel loops.
+
+Compiles the kernel source with the flags setup.py uses, asks GCC for its
+vectorisation report, and requires every unit-stride loop of select_row (the
+loops both the serial and the parallel paths run) to be reported vectorised,
+at every instruction-set level. Without -fno-trapping-math, GCC reports
+"control flow in loop" here instead (bench/NOTES.md).
+"""
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "leaky_kernel"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None or not (PACKAGE / "_kernels.pxi").exists(),
+    reason="needs gcc and the source tree",
+)
+
+
+def setup_py_flags():
+    """KERNEL_FLAGS['unix'] and each level's unix flags, read from setup.py."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    kernel_flags, level_flags = None, {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id == "KERNEL_FLAGS":
+                kernel_flags = ast.literal_eval(node.value)["unix"]
+            elif isinstance(target, ast.Name) and target.id == "KERNEL_LEVELS":
+                level_flags.update({k: v["unix"] for k, v in ast.literal_eval(node.value).items()})
+            elif isinstance(target, ast.Subscript) and getattr(target.value, "id", "") == "KERNEL_LEVELS":
+                level_flags[ast.literal_eval(target.slice)] = ast.literal_eval(node.value)["unix"]
+    return kernel_flags, level_flags
+
+
+@pytest.fixture(scope="module")
+def kernel_c(tmp_path_factory):
+    pytest.importorskip("Cython")
+    out = tmp_path_factory.mktemp("vec") / "kernels.c"
+    subprocess.run(
+        [sys.executable, "-m", "cython", "-3", str(PACKAGE / "_kernels_baseline.pyx"), "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    return out
+
+
+def vectorised_lines(c_file, flags):
+    result = subprocess.run(
+        ["gcc", "-c", "-fPIC", *flags, "-fopenmp", "-fopt-info-vec-optimized",
+         f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}", f"-I{PACKAGE}",
+         "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+         str(c_file), "-o", str(c_file.with_suffix(".o"))],
+        check=True, capture_output=True, text=True,
+    )
+    pattern = re.compile(rf"{re.escape(c_file.name)}:(\d+):\d+: optimized: loop vectorized")
+    return {int(m.group(1)) for m in pattern.finditer(result.stderr)}
+
+
+def unit_stride_loops(c_file):
+    """Line numbers of the `for` of each unit-stride loop in select_row's specialisations."""
+    lines = c_file.read_text().splitlines()
+    loops, in_select_row, last_for = [], False, None
+    for number, line in enumerate(lines, start=1):
+        if re.match(r"static void __pyx_fuse_\d__pyx_f_\w+_select_row\(", line):
+            in_select_row = True
+        elif in_select_row and line.startswith("}"):
+            in_select_row = False
+        elif in_select_row and line.lstrip().startswith("for ("):
+            last_for = number
+        elif in_select_row and re.search(r"\(__pyx_v_out\[__pyx_v_i\]\) = ", line):
+            loops.append(last_for)
+    return loops
+
+
+@pytest.mark.parametrize("level", sorted(setup_py_flags()[1]))
+def test_select_row_loops_are_vectorised(kernel_c, level):
+    kernel_flags, level_flags = setup_py_flags()
+    loops = unit_stride_loops(kernel_c)
+    assert len(loops) == 4, "forward and backward loops, for float and double"
+    vectorised = vectorised_lines(kernel_c, kernel_flags + level_flags[level])
+    assert set(loops) <= vectorised, f"not vectorised: C lines {sorted(set(loops) - vectorised)}"
