@@ -144,8 +144,48 @@ cdef void select_row(
             for i in range(n):
                 out[i] = select_one(value[i], sign[i], slope)
     else:
-        for i in range(n):
-            out[i * out_step] = select_one(value[i * value_step], sign[i * sign_step], slope)
+        select_strided_row(value, value_step, sign, sign_step, out, out_step, n, slope)
+
+
+cdef enum:
+    # Elements per block when a strided row goes through contiguous buffers.
+    STRIDED_BLOCK = 512
+
+
+cdef void select_strided_row(
+    const floating* value, Py_ssize_t value_step,  # IN
+    const floating* sign, Py_ssize_t sign_step,    # IN
+    floating* out, Py_ssize_t out_step,            # OUT
+    Py_ssize_t n,
+    floating slope,
+) noexcept nogil:
+    """A strided row, copied block by block through contiguous buffers so that
+    the select runs in the vectorised loop: a strided select compiles to a
+    branch per element, mispredicted half the time on mixed signs."""
+    cdef floating value_buf[STRIDED_BLOCK]
+    cdef floating sign_buf[STRIDED_BLOCK]
+    cdef floating out_buf[STRIDED_BLOCK]
+    cdef bint forward = value == sign and value_step == sign_step
+    cdef floating* sign_src = sign_buf
+    cdef Py_ssize_t start = 0
+    cdef Py_ssize_t m, i
+    cdef floating* dest
+    if forward:
+        sign_src = value_buf
+    while start < n:
+        m = min(<Py_ssize_t>STRIDED_BLOCK, n - start)
+        for i in range(m):
+            value_buf[i] = value[(start + i) * value_step]
+        if not forward:
+            for i in range(m):
+                sign_buf[i] = sign[(start + i) * sign_step]
+        dest = out + start if out_step == 1 else out_buf
+        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, False)
+        if out_step != 1:
+            for i in range(m):
+                out[(start + i) * out_step] = out_buf[i]
+        start += m
+
 
 
 cdef void select_span(
