@@ -103,12 +103,13 @@ def _select(value, sign, slope, dtype, out, num_threads):
         target = np.empty_like(value)
     if target.size:
         views = common_2d([target, value, sign])
-        if views is None:  # axes that no common order merges: go through C order
+        if views is None:  # no common order merges the axes: copy into one layout first
+            layout = np.empty_like(target)
             forward = sign is value
-            value = np.ascontiguousarray(value)
-            sign = value if forward else np.ascontiguousarray(sign)
-            if not target.flags.c_contiguous:
-                target = np.empty(value.shape, compute)
+            value = _copy_into(np.empty_like(layout), value)
+            sign = value if forward else _copy_into(np.empty_like(layout), sign)
+            if common_2d([target, value, sign]) is None:
+                target = layout
             views = common_2d([target, value, sign])
         target_2d, value_2d, sign_2d = views
         _KERNELS[compute](
@@ -121,3 +122,8 @@ def _select(value, sign, slope, dtype, out, num_threads):
         if target is not out:
             np.copyto(out, target, casting="same_kind")
         return out
+
+
+def _copy_into(destination, source):
+    np.copyto(destination, source)
+    return destination

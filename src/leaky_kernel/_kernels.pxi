@@ -37,6 +37,7 @@ This file is compiled once per instruction-set level: each
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.limits cimport INT_MAX
 from libc.math cimport isfinite
 
 cnp.import_array()
@@ -304,7 +305,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
     slope = negative_slope
     if not isfinite(slope):
         return None
-    if num_threads is not None and not (type(num_threads) is int and num_threads >= 1):
+    if num_threads is not None and not (type(num_threads) is int and 1 <= num_threads <= INT_MAX):
         return None
     if not cnp.PyArray_CheckExact(value):
         return None

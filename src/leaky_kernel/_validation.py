@@ -21,6 +21,10 @@ FLOAT64 = np.dtype(np.float64)
 _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32)}
 
 
+# Thread counts reach OpenMP as a C int.
+MAX_THREADS = 2**31 - 1
+
+
 class _DefaultSlope(float):
     """0.01, marked so that an explicit negative_slope can be told from the default."""
 
@@ -59,6 +63,8 @@ def check_num_threads(num_threads):
         raise TypeError(f"num_threads must be a positive int or None, got {num_threads!r}")
     if num_threads < 1:
         raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+    if num_threads > MAX_THREADS:
+        raise ValueError(f"num_threads must be at most {MAX_THREADS}, got {num_threads!r}")
     return int(num_threads)
 
 

@@ -1,0 +1,356 @@
+"""Bad arguments raise TypeError or ValueError naming the argument, and change
+nothing: neither out nor any input.
+
+Messages are pinned with match=. The oracle shares the argument rules of the
+compiled functions, so it is held to the same messages where it takes the
+argument.
+"""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import leaky_kernel as lk
+from leaky_kernel import reference
+from leaky_kernel._dispatch import kernels
+from leaky_kernel._testing import bits_equal
+
+# Arrays below this many elements run serially.
+PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
+
+IMPLEMENTATIONS = [pytest.param(reference, id="reference"), pytest.param(lk, id="compiled")]
+DIRECTIONS = ["forward", "backward"]
+SUPPORTED = "supported: float16, float32, float64, bool and integers (computed in float64)"
+
+
+class Operands:
+    """grad_output, x and out for a (2, 3) float32 call, remembered so that a
+    test can check that a failed call left them as they were."""
+
+    def __init__(self, rng):
+        self.grad_output = rng.standard_normal((2, 3)).astype(np.float32)
+        self.x = rng.standard_normal((2, 3)).astype(np.float32)
+        self.out = np.full((2, 3), 7.25, dtype=np.float32)
+        self._before = [a.copy() for a in (self.grad_output, self.x, self.out)]
+
+    def call(self, impl, direction, **kwargs):
+        """The call, with out= for the compiled functions (the oracle has none)."""
+        if impl is lk:
+            kwargs.setdefault("out", self.out)
+        if direction == "forward":
+            return impl.leaky_relu(self.x, **kwargs)
+        return impl.leaky_relu_backward(self.grad_output, self.x, **kwargs)
+
+    def assert_unchanged(self):
+        for now, before in zip((self.grad_output, self.x, self.out), self._before):
+            assert bits_equal(now, before)
+
+
+@pytest.fixture
+def operands(rng):
+    return Operands(rng)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("name", ["negative_slope", "alpha"])
+@pytest.mark.parametrize(
+    "slope, error, message",
+    [
+        ("a", TypeError, "{name} must be a real number, got 'a' of type str"),
+        (1 + 2j, TypeError, "{name} must be a real number, got (1+2j) of type complex"),
+        (
+            np.array([0.1]),
+            TypeError,
+            "{name} must be a real number, got array([0.1]) of type ndarray",
+        ),
+        # bool is an int in Python, but no slope.
+        (True, TypeError, "{name} must be a real number, got True of type bool"),
+        (math.nan, ValueError, "{name} must be finite, got nan"),
+        (np.float32("nan"), ValueError, "{name} must be finite, got nan"),
+        (math.inf, ValueError, "{name} must be finite, got inf"),
+        (-math.inf, ValueError, "{name} must be finite, got -inf"),
+        (10**400, ValueError, "{name} must be finite, got inf"),  # beyond float range
+    ],
+    ids=["str", "complex", "array", "bool", "nan", "float32-nan", "inf", "-inf", "huge-int"],
+)
+def test_bad_slope(operands, impl, direction, name, slope, error, message):
+    with pytest.raises(error, match=re.escape(message.format(name=name))):
+        operands.call(impl, direction, **{name: slope})
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_negative_slope_none_is_rejected(operands, impl, direction):
+    # alpha=None means "alpha not given"; negative_slope has no such meaning.
+    message = "negative_slope must be a real number, got None of type NoneType"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        operands.call(impl, direction, negative_slope=None)
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+# 0.01 equals the default but is given explicitly: still both.
+@pytest.mark.parametrize("negative_slope", [0.2, 0.01])
+def test_slope_and_its_alias_together(operands, impl, direction, negative_slope):
+    with pytest.raises(TypeError, match="give negative_slope or its alias alpha, not both"):
+        operands.call(impl, direction, negative_slope=negative_slope, alpha=0.1)
+    operands.assert_unchanged()
+
+
+NUM_THREADS_ERRORS = [
+    (0, ValueError, "num_threads must be a positive int or None, got 0"),
+    (-1, ValueError, "num_threads must be a positive int or None, got -1"),
+    (2.0, TypeError, "num_threads must be a positive int or None, got 2.0"),
+    (True, TypeError, "num_threads must be a positive int or None, got True"),
+    ("2", TypeError, "num_threads must be a positive int or None, got '2'"),
+]
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("num_threads, error, message", NUM_THREADS_ERRORS)
+def test_bad_num_threads(operands, direction, num_threads, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        operands.call(lk, direction, num_threads=num_threads)
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("num_threads, error, message", NUM_THREADS_ERRORS)
+def test_set_num_threads_rejects_what_calls_reject(num_threads, error, message):
+    lk.set_num_threads(3)
+    with pytest.raises(error, match=re.escape(message)):
+        lk.set_num_threads(num_threads)
+    # The previous default stands (a serial build always reports one thread).
+    assert lk.get_num_threads() == (3 if lk.openmp_enabled() else 1)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_num_threads_beyond_a_c_int_fails_cleanly_or_works(make_operand, direction):
+    # num_threads passes validation as a positive int, then reaches the
+    # kernel's C int. The README allows only TypeError or ValueError naming
+    # the argument for a bad one (or it could be clamped and simply work);
+    # an OverflowError from deep inside, and only for large arrays, is neither.
+    x = make_operand(PARALLEL_MIN_SIZE + 1, np.float64)
+    out = np.zeros_like(x)
+    expected = (
+        reference.leaky_relu_backward(x, x) if direction == "backward" else reference.leaky_relu(x)
+    )
+    try:
+        if direction == "forward":
+            result = lk.leaky_relu(x, num_threads=2**31, out=out)
+        else:
+            result = lk.leaky_relu_backward(x, x, num_threads=2**31, out=out)
+    except (TypeError, ValueError) as exc:
+        assert "num_threads" in str(exc)
+        assert not out.any()
+    else:
+        assert bits_equal(result, expected)
+
+
+UNSUPPORTED_DTYPES = [
+    np.dtype(name)
+    for name in (
+        "complex64",
+        "complex128",
+        "object",
+        "U1",
+        "S1",
+        "datetime64[s]",
+        "timedelta64[s]",
+        "longdouble",  # float128 on x86-64 Linux; char "g" even where it is 64 bits wide
+    )
+]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype", UNSUPPORTED_DTYPES, ids=str)
+def test_forward_rejects_unsupported_dtype(operands, impl, dtype):
+    x = np.zeros((2, 3), dtype=dtype)
+    message = f"x has unsupported dtype {dtype}; {SUPPORTED}"
+    kwargs = {"out": operands.out} if impl is lk else {}
+    with pytest.raises(TypeError, match=re.escape(message)):
+        impl.leaky_relu(x, **kwargs)
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("bad", ["grad_output", "x"])
+@pytest.mark.parametrize("dtype", UNSUPPORTED_DTYPES, ids=str)
+def test_backward_rejects_unsupported_dtype(operands, impl, bad, dtype):
+    arrays = {"grad_output": operands.grad_output, "x": operands.x}
+    arrays[bad] = np.zeros((2, 3), dtype=dtype)
+    message = f"{bad} has unsupported dtype {dtype}; {SUPPORTED}"
+    kwargs = {"out": operands.out} if impl is lk else {}
+    with pytest.raises(TypeError, match=re.escape(message)):
+        impl.leaky_relu_backward(arrays["grad_output"], arrays["x"], **kwargs)
+    operands.assert_unchanged()
+
+
+RAGGED = [[1.0, 2.0], [3.0]]
+SQUARE = [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda impl: impl.leaky_relu(RAGGED), "x"),
+        (lambda impl: impl.leaky_relu_backward(RAGGED, SQUARE), "grad_output"),
+        (lambda impl: impl.leaky_relu_backward(SQUARE, RAGGED), "x"),
+    ],
+    ids=["forward-x", "backward-grad_output", "backward-x"],
+)
+def test_ragged_list_is_rejected(impl, call, name):
+    with pytest.raises(ValueError, match=re.escape(f"{name} cannot be converted to an array: ")):
+        call(impl)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "grad_shape, x_shape",
+    [((2, 3), (3,)), ((2, 3), (1, 3)), ((), (2, 3)), ((3, 2), (2, 3))],
+    ids=["broadcastable", "size-1-axis", "scalar-grad", "transposed"],
+)
+def test_backward_needs_equal_shapes(impl, grad_shape, x_shape):
+    # No broadcasting: a shape mismatch is a bug in the caller's graph.
+    grad_output, x = np.ones(grad_shape), np.ones(x_shape)
+    message = f"grad_output and x must have the same shape, got {grad_shape} and {x_shape}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        impl.leaky_relu_backward(grad_output, x)
+    assert bits_equal(grad_output, np.ones(grad_shape))
+    assert bits_equal(x, np.ones(x_shape))
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("slope", [-0.1, -1e-300])
+def test_x_is_output_needs_a_nonnegative_slope(operands, impl, slope):
+    message = (
+        "x_is_output=True needs a slope >= 0 (the input's sign cannot be recovered "
+        f"from the output otherwise), got {slope!r}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        operands.call(impl, "backward", negative_slope=slope, x_is_output=True)
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("x_is_output", [1, 0, None, "yes", np.array(True)], ids=repr)
+def test_x_is_output_must_be_a_bool(operands, impl, x_is_output):
+    message = f"x_is_output must be a bool, got {x_is_output!r}"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        operands.call(impl, "backward", x_is_output=x_is_output)
+    operands.assert_unchanged()
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_x_is_output_accepts_a_numpy_bool(impl):
+    x = np.array([-1.0, 2.0])
+    result = impl.leaky_relu_backward(np.ones(2), x, 0.5, x_is_output=np.True_)
+    assert bits_equal(result, np.array([0.5, 1.0]))
+
+
+def _read_only_zeros(shape, dtype):
+    a = np.zeros(shape, dtype)
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize(
+    "make_out, error, message",
+    [
+        (lambda: [[0.0] * 3] * 2, TypeError, "out must be a numpy.ndarray, got list"),
+        (lambda: 0.0, TypeError, "out must be a numpy.ndarray, got float"),
+        (
+            lambda: np.zeros((2, 3), np.float64),
+            TypeError,
+            "out must have dtype float32 (the result dtype), got float64",
+        ),
+        (
+            lambda: np.zeros((2, 3), np.float16),
+            TypeError,
+            "out must have dtype float32 (the result dtype), got float16",
+        ),
+        # Same values, other byte order: still not the result dtype.
+        (
+            lambda: np.zeros((2, 3), ">f4"),
+            TypeError,
+            "out must have dtype float32 (the result dtype), got >f4",
+        ),
+        (
+            lambda: np.zeros((3, 2), np.float32),
+            ValueError,
+            "out must have shape (2, 3), got (3, 2)",
+        ),
+        # Broadcasting x into a larger out is not allowed either.
+        (
+            lambda: np.zeros((4, 2, 3), np.float32),
+            ValueError,
+            "out must have shape (2, 3), got (4, 2, 3)",
+        ),
+        (
+            lambda: np.zeros((1, 3), np.float32),
+            ValueError,
+            "out must have shape (2, 3), got (1, 3)",
+        ),
+        (lambda: np.zeros(6, np.float32), ValueError, "out must have shape (2, 3), got (6,)"),
+        (
+            lambda: _read_only_zeros((2, 3), np.float32),
+            ValueError,
+            "out must be writeable, got a read-only array",
+        ),
+    ],
+    ids=[
+        "list",
+        "float",
+        "float64",
+        "float16",
+        "byte-swapped",
+        "transposed-shape",
+        "broadcast-target",
+        "broadcastable",
+        "flat",
+        "read-only",
+    ],
+)
+def test_bad_out(operands, direction, make_out, error, message):
+    out = make_out()
+    out_before = np.array(out, copy=True)
+    with pytest.raises(error, match=re.escape(message)):
+        operands.call(lk, direction, out=out)
+    operands.assert_unchanged()
+    assert bits_equal(out, out_before)
+
+
+@pytest.mark.parametrize(
+    "x_dtype, out_dtype, result_dtype",
+    [
+        # float16 computes in float32 but returns float16: out must be float16.
+        ("float16", "float32", "float16"),
+        ("float32", "float16", "float32"),
+        ("int32", "float32", "float64"),
+        ("bool", "float16", "float64"),
+        (">f8", ">f8", "float64"),
+    ],
+)
+def test_out_must_have_the_result_dtype(x_dtype, out_dtype, result_dtype):
+    x = np.array([-1, 2]).astype(x_dtype)
+    out = np.full(2, 7, dtype=out_dtype)
+    message = f"out must have dtype {result_dtype} (the result dtype), got {np.dtype(out_dtype)}"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        lk.leaky_relu(x, out=out)
+    with pytest.raises(TypeError, match=re.escape(message)):
+        lk.leaky_relu_backward(x, x, out=out)
+    assert bits_equal(out, np.full(2, 7, dtype=out_dtype))
+
+
+def test_in_place_on_a_read_only_array_is_rejected():
+    x = _read_only_zeros(5, np.float64)
+    with pytest.raises(ValueError, match="out must be writeable, got a read-only array"):
+        lk.leaky_relu(x, out=x)
+    with pytest.raises(ValueError, match="out must be writeable, got a read-only array"):
+        lk.leaky_relu_backward(x, x, out=x)
