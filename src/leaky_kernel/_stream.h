@@ -29,6 +29,7 @@ typedef __m256d lk_vec_pd;
 #  define LK_BLEND(sfx, no, yes, mask) _mm256_blendv_##sfx((no), (yes), (mask))
 #elif defined(__SSE2__) || defined(_M_X64)
 #  include <emmintrin.h>
+#  include <xmmintrin.h>
 #  define LK_HAVE_STREAM 1
 #  define LK_STREAM_BYTES 16
 typedef __m128 lk_vec_ps;
@@ -42,22 +43,38 @@ typedef __m128d lk_vec_pd;
 #endif
 
 #if LK_HAVE_STREAM
-/* out[i] = sign[i] > 0 ? value[i] : slope * value[i], streaming the aligned
- * middle of out; a fence at the end orders the stores for other threads. */
+/* Bytes per cache line: each iteration streams one whole line, and the
+ * inputs are prefetched this many lines ahead with the non-temporal hint
+ * (both measured, bench/NOTES.md). Prefetches are hints: past the end of
+ * the arrays they do nothing. */
+#define LK_LINE_BYTES 64
+#define LK_PREFETCH_LINES 8
+
+/* out[i] = sign[i] > 0 ? value[i] : slope * value[i], streaming the
+ * line-aligned middle of out; a fence at the end orders the stores for
+ * other threads. */
 #define LK_DEFINE_STREAM_SELECT(T, sfx)                                              \
 static void lk_stream_select_##T(const T *value, const T *sign, T *out,             \
                                  Py_ssize_t n, T slope)                              \
 {                                                                                    \
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
+    const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
+    const Py_ssize_t ahead = LK_PREFETCH_LINES * line;                              \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
     const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
-    Py_ssize_t i = 0;                                                                \
-    for (; i < n && ((uintptr_t)(out + i) % LK_STREAM_BYTES) != 0; i++)             \
+    Py_ssize_t i = 0, k;                                                             \
+    for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)               \
         out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
-    for (; i + width <= n; i += width) {                                             \
-        lk_vec_##sfx v = LK_OP(loadu, sfx)(value + i);                              \
-        lk_vec_##sfx positive = LK_GT(sfx, LK_OP(loadu, sfx)(sign + i), zero);      \
-        LK_OP(stream, sfx)(out + i, LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), v, positive)); \
+    for (; i + line <= n; i += line) {                                               \
+        _mm_prefetch((const char *)(value + i + ahead), _MM_HINT_NTA);              \
+        if (sign != value)                                                           \
+            _mm_prefetch((const char *)(sign + i + ahead), _MM_HINT_NTA);           \
+        for (k = i; k < i + line; k += width) {                                      \
+            lk_vec_##sfx v = LK_OP(loadu, sfx)(value + k);                          \
+            lk_vec_##sfx positive = LK_GT(sfx, LK_OP(loadu, sfx)(sign + k), zero);  \
+            LK_OP(stream, sfx)(out + k,                                              \
+                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), v, positive)); \
+        }                                                                            \
     }                                                                                \
     for (; i < n; i++)                                                               \
         out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
