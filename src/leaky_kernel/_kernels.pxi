@@ -49,6 +49,7 @@ cdef extern from "_stream.h":
     bint LK_HAVE_STREAM
     void lk_stream_select_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
     void lk_stream_select_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
+    void lk_stream_fence() noexcept nogil
 
 cdef extern from *:
     """
@@ -145,7 +146,7 @@ cdef void select_row(
             for i in range(n):
                 out[i] = select_one(value[i], sign[i], slope)
     else:
-        select_strided_row(value, value_step, sign, sign_step, out, out_step, n, slope)
+        select_strided_row(value, value_step, sign, sign_step, out, out_step, n, slope, stream)
 
 
 cdef enum:
@@ -159,10 +160,12 @@ cdef void select_strided_row(
     floating* out, Py_ssize_t out_step,            # OUT
     Py_ssize_t n,
     floating slope,
+    bint stream,
 ) noexcept nogil:
     """A strided row, copied block by block through contiguous buffers so that
     the select runs in the vectorised loop: a strided select compiles to a
-    branch per element, mispredicted half the time on mixed signs."""
+    branch per element, mispredicted half the time on mixed signs. A
+    contiguous output is written directly, streamed if `stream`."""
     cdef floating value_buf[STRIDED_BLOCK]
     cdef floating sign_buf[STRIDED_BLOCK]
     cdef floating out_buf[STRIDED_BLOCK]
@@ -181,12 +184,11 @@ cdef void select_strided_row(
             for i in range(m):
                 sign_buf[i] = sign[(start + i) * sign_step]
         dest = out + start if out_step == 1 else out_buf
-        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, False)
+        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, stream and out_step == 1)
         if out_step != 1:
             for i in range(m):
                 out[(start + i) * out_step] = out_buf[i]
         start += m
-
 
 
 cdef void select_span(
@@ -211,6 +213,8 @@ cdef void select_span(
         start += n
         row += 1
         col = 0
+    if stream and LK_HAVE_STREAM:
+        lk_stream_fence()
 
 
 cdef void run_select(const Select* op, floating slope, int n_threads) noexcept nogil:

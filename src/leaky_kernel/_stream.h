@@ -51,8 +51,8 @@ typedef __m128d lk_vec_pd;
 #define LK_PREFETCH_LINES 8
 
 /* out[i] = sign[i] > 0 ? value[i] : slope * value[i], streaming the
- * line-aligned middle of out; a fence at the end orders the stores for
- * other threads. */
+ * line-aligned middle of out. Streaming stores are weakly ordered: a thread
+ * calls lk_stream_fence() once it has written its share, before others read. */
 #define LK_DEFINE_STREAM_SELECT(T, sfx)                                              \
 static void lk_stream_select_##T(const T *value, const T *sign, T *out,             \
                                  Py_ssize_t n, T slope)                              \
@@ -78,14 +78,15 @@ static void lk_stream_select_##T(const T *value, const T *sign, T *out,         
     }                                                                                \
     for (; i < n; i++)                                                               \
         out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
-    _mm_sfence();                                                                    \
 }
 LK_DEFINE_STREAM_SELECT(float, ps)
 LK_DEFINE_STREAM_SELECT(double, pd)
+#  define lk_stream_fence() _mm_sfence()
 #else
 /* Never called: the kernel tests LK_HAVE_STREAM first. */
 #  define lk_stream_select_float(value, sign, out, n, slope) ((void)0)
 #  define lk_stream_select_double(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_fence() ((void)0)
 #endif
 
 #endif /* LEAKY_KERNEL_STREAM_H */
