@@ -178,32 +178,37 @@ def _run_in_threads(calls, calls_per_thread):
 
 
 def python_threads(settings, loop_seconds=0.01):
-    """Target 7: two Python threads, num_threads=1 each, in-cache 2^15 float32 out=.
+    """Target 7: two Python threads, num_threads=1 each, in-cache float32 out=.
 
-    Both variants run their calls in new worker threads, so thread start-up
-    costs both alike. Each thread has its own input and output.
+    Two sizes: 2^15 (in L2; each call is a few microseconds, so handing the
+    GIL between the threads weighs on it) and 2^17 (in L3). Both variants run
+    their calls in new worker threads, so thread start-up costs both alike.
+    Each thread has its own input and output.
     """
-    cell = Cell(1 << 15, "float32", "forward", "out")
-    leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
-    calls = []
-    for stream in range(2):
-        x = harness.random_array(cell.size, cell.dtype, stream)
-        out = np.empty_like(x)
-        calls.append(leaky_kernel.bind(cell, Operands(x, x, out, out), 1))
-    per_thread, _ = harness.calibrate(calls[0], loop_seconds)
-    entries = {
-        "1 thread": Entry(partial(_run_in_threads, calls[:1], per_thread)),
-        "2 threads": Entry(partial(_run_in_threads, calls, per_thread)),
-    }
-    medians = _medians(entries, settings)
-    # Per-call time: the two-thread run makes twice the calls. The ratio of
-    # per-call times is then the ratio of aggregate throughputs.
-    per_call = {
-        "1 thread": medians["1 thread"] / per_thread,
-        "2 threads": medians["2 threads"] / (2 * per_thread),
-    }
-    name = "2^15 float32 out=, num_threads=1 in each Python thread, per-call"
-    return [TargetResult(7, name, "1 thread", "2 threads", ">=", 1.6, per_call)]
+    results = []
+    for log2_size in (15, 17):
+        cell = Cell(1 << log2_size, "float32", "forward", "out")
+        leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
+        calls = []
+        for stream in range(2):
+            x = harness.random_array(cell.size, cell.dtype, stream)
+            out = np.empty_like(x)
+            calls.append(leaky_kernel.bind(cell, Operands(x, x, out, out), 1))
+        per_thread, _ = harness.calibrate(calls[0], loop_seconds)
+        entries = {
+            "1 thread": Entry(partial(_run_in_threads, calls[:1], per_thread)),
+            "2 threads": Entry(partial(_run_in_threads, calls, per_thread)),
+        }
+        medians = _medians(entries, settings)
+        # Per-call time: the two-thread run makes twice the calls. The ratio of
+        # per-call times is then the ratio of aggregate throughputs.
+        per_call = {
+            "1 thread": medians["1 thread"] / per_thread,
+            "2 threads": medians["2 threads"] / (2 * per_thread),
+        }
+        name = f"2^{log2_size} float32 out=, num_threads=1 in each Python thread, per-call"
+        results.append(TargetResult(7, name, "1 thread", "2 threads", ">=", 1.6, per_call))
+    return results
 
 
 ALL_TARGETS = (sixty_four_mib, in_cache_out, small_call, strided_view, python_threads)
