@@ -3,18 +3,28 @@
     leaky_relu(x, negative_slope=0.01, *, alpha=None, out=None, num_threads=None)
     leaky_relu_backward(grad_output, x, negative_slope=0.01, *, alpha=None,
                         x_is_output=False, out=None, num_threads=None)
+    leaky_relu_forward_mask(x, negative_slope=0.01, *, alpha=None, out=None,
+                            num_threads=None) -> (y, mask)
+    leaky_relu_backward_mask(grad_output, mask, negative_slope=0.01, *, alpha=None,
+                             out=None, num_threads=None)
+    LeakyReLU(negative_slope=0.01, *, alpha=None, inplace=False, num_threads=None)
 
 `reference` holds the NumPy oracle with the same signatures.
 """
 from . import reference
 from ._api import leaky_relu, leaky_relu_backward
+from ._mask import leaky_relu_backward_mask, leaky_relu_forward_mask
 from ._openmp import openmp_enabled
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
+from .layer import LeakyReLU
 
 __all__ = [
     "leaky_relu",
     "leaky_relu_backward",
+    "leaky_relu_forward_mask",
+    "leaky_relu_backward_mask",
+    "LeakyReLU",
     "get_num_threads",
     "set_num_threads",
     "openmp_enabled",

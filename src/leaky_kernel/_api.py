@@ -1,8 +1,8 @@
 """leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
 import numpy as np
 
-from ._dispatch import kernels
-from ._layout import common_2d, kernel_operand, overlaps_other_than_exactly
+from ._dispatch import by_dtype, kernels
+from ._layout import common_2d, deliver_result, kernel_operand, overlaps_other_than_exactly
 from ._threads import threads_for
 from ._validation import (
     DEFAULT_SLOPE,
@@ -13,10 +13,7 @@ from ._validation import (
     forward_operands,
 )
 
-_KERNELS = {
-    np.dtype(np.float32): kernels.leaky_select["float"],
-    np.dtype(np.float64): kernels.leaky_select["double"],
-}
+_KERNELS = by_dtype(kernels.leaky_select)
 
 
 def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_threads=None):
@@ -115,13 +112,7 @@ def _select(value, sign, slope, dtype, out, num_threads):
         _KERNELS[compute](
             value_2d, sign_2d, target_2d, slope, threads_for(target.size, num_threads)
         )
-    with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
-        if out is None:
-            result = target.astype(dtype, copy=False)
-            return result[()] if result.ndim == 0 else result
-        if target is not out:
-            np.copyto(out, target, casting="same_kind")
-        return out
+    return deliver_result(target, dtype, out)
 
 
 def _copy_into(destination, source):

@@ -14,6 +14,8 @@ import importlib.util
 import os
 import warnings
 
+import numpy as np
+
 from . import _kernels_baseline
 
 
@@ -74,3 +76,11 @@ kernels = load(_chosen_level())
 _llc = last_level_cache_bytes()
 if _llc:
     kernels.set_stream_min_bytes(4 * _llc)
+
+
+def by_dtype(fused_kernel):
+    """A fused kernel's specialisations, keyed by the NumPy compute dtype."""
+    return {
+        np.dtype(np.float32): fused_kernel["float"],
+        np.dtype(np.float64): fused_kernel["double"],
+    }

@@ -351,3 +351,202 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
         else:
             run_select(&op, slope, n_threads)
     return o
+
+
+# ============================================================================
+# Sign masks (issue 4)
+# ============================================================================
+# A forward that also writes a packed sign mask, and a backward that reads
+# the mask in place of x. Mask byte b holds elements 8b .. 8b+7, element
+# 8b+j in bit j (little-endian bit order):
+# np.packbits((x > 0).reshape(-1), bitorder="little"). The backward then
+# reads 1/32 (float32) or 1/64 (float64) of the bytes of x.
+#
+# Operands are 1-d, contiguous and in the compute dtype: the Python layer
+# flattens in C order, the mask's order. The work is the same select as
+# above, so results are exact; threads take spans of whole mask cache lines
+# (schedule='static'), and the bytes of every span but the last are whole,
+# so every element goes through the same code whatever the thread count.
+# On x86-64 whole bytes run through the SIMD bodies of _mask.h, which pack
+# and unpack bits several times faster than what GCC makes of the portable
+# loops (see there) and can stream; the portable loops below do the last,
+# partial byte, and everything on other platforms.
+
+cdef extern from "_mask.h":
+    bint LK_HAVE_MASK_SIMD
+    void lk_mask_forward_float(
+        const float*, float*, unsigned char*, Py_ssize_t, float, bint) noexcept nogil
+    void lk_mask_forward_double(
+        const double*, double*, unsigned char*, Py_ssize_t, double, bint) noexcept nogil
+    void lk_mask_backward_float(
+        const float*, const unsigned char*, float*, Py_ssize_t, float, bint) noexcept nogil
+    void lk_mask_backward_double(
+        const double*, const unsigned char*, double*, Py_ssize_t, double, bint) noexcept nogil
+
+# A span is whole cache lines of the mask (64 bytes of bits): threads then
+# share no line of the mask, and their data spans are whole lines long.
+cdef Py_ssize_t MASK_SPAN_ELEMENTS = 64 * 8
+
+
+cdef inline unsigned char positive_bit(floating x, int j) noexcept nogil:
+    """Bit j set where x > 0."""
+    return <unsigned char>(x > 0) << j
+
+
+cdef inline int mask_bit(unsigned char bits, int j) noexcept nogil:
+    """Bit j of a mask byte: 1 where that element was positive, else 0."""
+    return (bits >> j) & 1
+
+
+cdef inline unsigned char forward_byte(
+    const floating* x,  # IN
+    floating* out,      # OUT
+    int n,              # at most 8
+    floating slope,
+) noexcept nogil:
+    """out[:n] = select of x[:n]; returns their mask byte (unused bits 0)."""
+    cdef unsigned char bits = 0
+    cdef floating value
+    cdef int j
+    for j in range(n):
+        value = x[j]  # read before out[j] is written: out may be x
+        out[j] = select_one(value, value, slope)
+        bits |= positive_bit(value, j)
+    return bits
+
+
+cdef inline void backward_byte(
+    const floating* g,   # IN
+    unsigned char bits,  # IN
+    floating* out,       # OUT
+    int n,               # at most 8
+    floating slope,
+) noexcept nogil:
+    cdef int j
+    for j in range(n):
+        # The bit is a sign for select_one: 1 is positive, 0 is not.
+        out[j] = select_one(g[j], <floating>mask_bit(bits, j), slope)
+
+
+cdef void forward_mask_span(
+    const floating* x,    # IN
+    floating* out,        # OUT
+    unsigned char* mask,  # OUT
+    Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
+    floating slope,
+    bint stream,
+) noexcept nogil:
+    cdef Py_ssize_t first = start // 8
+    cdef Py_ssize_t whole = (stop - start) // 8
+    cdef Py_ssize_t b, i
+    if LK_HAVE_MASK_SIMD:
+        if floating is float:
+            lk_mask_forward_float(x + start, out + start, mask + first, whole, slope, stream)
+        else:
+            lk_mask_forward_double(x + start, out + start, mask + first, whole, slope, stream)
+    else:
+        for b in range(first, first + whole):
+            mask[b] = forward_byte(x + 8 * b, out + 8 * b, 8, slope)
+    i = start + 8 * whole
+    if i < stop:
+        mask[first + whole] = forward_byte(x + i, out + i, <int>(stop - i), slope)
+
+
+cdef void backward_mask_span(
+    const floating* g,          # IN
+    const unsigned char* mask,  # IN
+    floating* out,              # OUT
+    Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
+    floating slope,
+    bint stream,
+) noexcept nogil:
+    cdef Py_ssize_t first = start // 8
+    cdef Py_ssize_t whole = (stop - start) // 8
+    cdef Py_ssize_t b, i
+    if LK_HAVE_MASK_SIMD:
+        if floating is float:
+            lk_mask_backward_float(g + start, mask + first, out + start, whole, slope, stream)
+        else:
+            lk_mask_backward_double(g + start, mask + first, out + start, whole, slope, stream)
+    else:
+        for b in range(first, first + whole):
+            backward_byte(g + 8 * b, mask[b], out + 8 * b, 8, slope)
+    i = start + 8 * whole
+    if i < stop:
+        backward_byte(g + i, mask[first + whole], out + i, <int>(stop - i), slope)
+
+
+cdef Py_ssize_t mask_span(Py_ssize_t n, int n_threads) noexcept nogil:
+    """Elements per thread span: an even share rounded up to whole mask lines."""
+    cdef Py_ssize_t span = (n + n_threads - 1) // n_threads
+    return (span + MASK_SPAN_ELEMENTS - 1) // MASK_SPAN_ELEMENTS * MASK_SPAN_ELEMENTS
+
+
+cdef void run_forward_mask(
+    const floating* x,    # IN
+    floating* out,        # OUT
+    unsigned char* mask,  # OUT
+    Py_ssize_t n, floating slope, int n_threads,
+) noexcept nogil:
+    # In place, ordinary stores cost no extra read: the line was just read.
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes and out != x
+    cdef Py_ssize_t span, s
+    if n_threads <= 1:
+        forward_mask_span(x, out, mask, 0, n, slope, stream)
+        return
+    span = mask_span(n, n_threads)
+    for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
+        forward_mask_span(x, out, mask, s * span, min(n, (s + 1) * span), slope, stream)
+
+
+cdef void run_backward_mask(
+    const floating* g,          # IN
+    const unsigned char* mask,  # IN
+    floating* out,              # OUT
+    Py_ssize_t n, floating slope, int n_threads,
+) noexcept nogil:
+    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes and out != g
+    cdef Py_ssize_t span, s
+    if n_threads <= 1:
+        backward_mask_span(g, mask, out, 0, n, slope, stream)
+        return
+    span = mask_span(n, n_threads)
+    for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
+        backward_mask_span(g, mask, out, s * span, min(n, (s + 1) * span), slope, stream)
+
+
+def forward_mask(
+    const floating[::1] x,     # IN
+    floating[::1] out,         # OUT
+    unsigned char[::1] mask,   # OUT, (len(x) + 7) // 8 bytes
+    double negative_slope,
+    int n_threads,
+):
+    """out = x where x > 0, else negative_slope * x; mask = the packed bits of x > 0.
+
+    out may be x itself, or must not overlap it.
+    """
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        run_forward_mask(&x[0], &out[0], &mask[0], x.shape[0], <floating>negative_slope, n_threads)
+
+
+def backward_mask(
+    const floating[::1] grad_output,  # IN
+    const unsigned char[::1] mask,    # IN, (len(grad_output) + 7) // 8 bytes
+    floating[::1] out,                # OUT
+    double negative_slope,
+    int n_threads,
+):
+    """out = grad_output where the mask bit is set, else negative_slope * grad_output.
+
+    out may be grad_output itself, or must overlap neither input.
+    """
+    if grad_output.shape[0] == 0:
+        return
+    with nogil:
+        run_backward_mask(
+            &grad_output[0], &mask[0], &out[0], grad_output.shape[0],
+            <floating>negative_slope, n_threads,
+        )

@@ -1,4 +1,4 @@
-"""Presenting operands to the kernel.
+"""Presenting operands to the kernel, and its result to the caller.
 
 The kernel takes 2-D views of one shape, in the compute dtype, native byte
 order and aligned, whose elements it visits row by row. Any strided n-d
@@ -60,3 +60,16 @@ def common_2d(arrays):
         as_strided(a, shape=(rows, cols), strides=(row_strides[i], col_strides[i]))
         for i, a in enumerate(arrays)
     ]
+
+
+def deliver_result(result, dtype, out):
+    """What a call returns once the kernel has written `result` (the call's
+    shape, compute dtype): a new array of `dtype` (a NumPy scalar for 0-d), or
+    `out`, into which `result` is copied unless the kernel wrote out itself."""
+    with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
+        if out is None:
+            result = result.astype(dtype, copy=False)
+            return result[()] if result.ndim == 0 else result
+        if not np.may_share_memory(result, out):
+            np.copyto(out, result, casting="same_kind")
+        return out

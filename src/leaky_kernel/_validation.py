@@ -127,3 +127,36 @@ def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
         )
     dtype = result_dtype(np.result_type(grad_output.dtype, x.dtype), "grad_output and x")
     return grad_output, x, slope, dtype
+
+
+# The sign mask of an array of n elements is n bits packed into ceil(n / 8)
+# uint8 bytes: bit i is x.flat[i] > 0 in C order, little-endian bit order
+# within each byte, i.e. np.packbits((x > 0).reshape(-1), bitorder="little").
+MASK_DTYPE = np.dtype(np.uint8)
+
+
+def mask_nbytes(size):
+    """Bytes of the sign mask of `size` elements."""
+    return (size + 7) // 8
+
+
+def check_mask(mask, size):
+    """`mask` is the sign mask of `size` elements: 1-d uint8 of mask_nbytes(size)."""
+    if mask.dtype != MASK_DTYPE:
+        raise TypeError(f"mask must have dtype uint8 (packed sign bits), got {mask.dtype}")
+    nbytes = mask_nbytes(size)
+    if mask.shape != (nbytes,):
+        raise ValueError(
+            f"mask must be 1-d with {nbytes} bytes (the sign bits of grad_output's "
+            f"{size} elements), got shape {mask.shape}"
+        )
+
+
+def backward_mask_operands(grad_output, mask, negative_slope, alpha):
+    """(grad_output and mask as arrays, slope, result dtype) for a backward from a mask."""
+    slope = check_slope(negative_slope, alpha)
+    grad_output = as_array(grad_output, "grad_output")
+    dtype = result_dtype(grad_output.dtype, "grad_output")
+    mask = as_array(mask, "mask")
+    check_mask(mask, grad_output.size)
+    return grad_output, mask, slope, dtype

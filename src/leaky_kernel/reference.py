@@ -5,9 +5,20 @@ num_threads=. Every compiled path is tested against these bit for bit.
 """
 import numpy as np
 
-from ._validation import DEFAULT_SLOPE, backward_operands, compute_dtype, forward_operands
+from ._validation import (
+    DEFAULT_SLOPE,
+    backward_mask_operands,
+    backward_operands,
+    compute_dtype,
+    forward_operands,
+)
 
-__all__ = ["leaky_relu", "leaky_relu_backward"]
+__all__ = [
+    "leaky_relu",
+    "leaky_relu_backward",
+    "leaky_relu_forward_mask",
+    "leaky_relu_backward_mask",
+]
 
 
 def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None):
@@ -31,3 +42,21 @@ def _where_positive(value, sign, slope, dtype):
         slope = compute.type(slope)
         result = np.where(sign > 0, value, slope * value).astype(dtype)
     return result[()] if result.ndim == 0 else result
+
+
+# Sign masks (issue 4): the packed bits of x > 0, in C order, little-endian
+# bit order within each byte (format and rules: _validation.py).
+
+
+def leaky_relu_forward_mask(x, negative_slope=DEFAULT_SLOPE, *, alpha=None):
+    x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    mask = np.packbits((x > 0).reshape(-1), bitorder="little")
+    return _where_positive(x, x, slope, dtype), mask
+
+
+def leaky_relu_backward_mask(grad_output, mask, negative_slope=DEFAULT_SLOPE, *, alpha=None):
+    grad_output, mask, slope, dtype = backward_mask_operands(
+        grad_output, mask, negative_slope, alpha
+    )
+    positive = np.unpackbits(mask, count=grad_output.size, bitorder="little")
+    return _where_positive(grad_output, positive.reshape(grad_output.shape), slope, dtype)
