@@ -68,6 +68,12 @@ def openmp_flags(compiler):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # The flags depend on the environment (LEAKY_KERNEL_NO_OPENMP, the
+        # compiler), which setuptools' up-to-date check cannot see: always rebuild.
+        self.force = True
+
     def build_extensions(self):
         kind = "msvc" if self.compiler.compiler_type == "msvc" else "unix"
         omp = openmp_flags(self.compiler) or []
