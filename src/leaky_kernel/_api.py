@@ -2,7 +2,7 @@
 import numpy as np
 
 from ._dispatch import by_dtype, kernels
-from ._layout import common_2d, deliver_result, kernel_operand, overlaps_other_than_exactly
+from ._layout import common_2d, deliver_result, kernel_operand, kernel_writes_directly
 from ._threads import threads_for
 from ._validation import (
     DEFAULT_SLOPE,
@@ -37,8 +37,8 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_thr
     -------
     ndarray, or a NumPy scalar for 0-d input. `out` when given.
     """
-    if alpha is None or negative_slope is DEFAULT_SLOPE:
-        slope = negative_slope if alpha is None else alpha
+    slope = _slope_as_given(negative_slope, alpha)
+    if slope is not None:
         result = kernels.select_contiguous(x, x, slope, out, num_threads, threads_for)
         if result is not None:
             return result
@@ -67,9 +67,9 @@ def leaky_relu_backward(
     grad_output and x promote together (``np.result_type``); the other
     parameters are as for `leaky_relu`. The result keeps grad_output's layout.
     """
-    slope = negative_slope if alpha is None else alpha
+    slope = _slope_as_given(negative_slope, alpha)
     # With x_is_output the slope must be >= 0; a NaN slope fails this and goes on to be reported.
-    if (alpha is None or negative_slope is DEFAULT_SLOPE) and (
+    if slope is not None and (
         x_is_output is False or (x_is_output is True and isinstance(slope, float) and slope >= 0)
     ):
         result = kernels.select_contiguous(grad_output, x, slope, out, num_threads, threads_for)
@@ -89,30 +89,29 @@ def _select(value, sign, slope, dtype, out, num_threads):
     compute = compute_dtype(dtype)
     value = kernel_operand(value, compute)
     sign = value if sign is None else kernel_operand(sign, compute)
-    target = out
-    if (
-        out is None
-        or out.dtype != compute
-        or not out.flags.aligned
-        or overlaps_other_than_exactly(out, value)
-        or overlaps_other_than_exactly(out, sign)
-    ):
-        target = np.empty_like(value)
+    target = out if kernel_writes_directly(out, compute, (value, sign)) else np.empty_like(value)
     if target.size:
         views = common_2d([target, value, sign])
-        if views is None:  # no common order merges the axes: copy into one layout first
-            layout = np.empty_like(target)
+        if views is None:  # no common order merges the axes: copy into the target's layout
             forward = sign is value
-            value = _copy_into(np.empty_like(layout), value)
-            sign = value if forward else _copy_into(np.empty_like(layout), sign)
-            if common_2d([target, value, sign]) is None:
-                target = layout
+            value = _copy_into(np.empty_like(target), value)
+            sign = value if forward else _copy_into(np.empty_like(target), sign)
+            if common_2d([target, value, sign]) is None:  # out's own axes do not merge
+                target = np.empty_like(value)
             views = common_2d([target, value, sign])
         target_2d, value_2d, sign_2d = views
         _KERNELS[compute](
             value_2d, sign_2d, target_2d, slope, threads_for(target.size, num_threads)
         )
     return deliver_result(target, dtype, out)
+
+
+def _slope_as_given(negative_slope, alpha):
+    """The slope argument the caller gave (either spelling), unchecked; None
+    when both were given, which the general path reports."""
+    if alpha is None:
+        return negative_slope
+    return alpha if negative_slope is DEFAULT_SLOPE else None
 
 
 def _copy_into(destination, source):

@@ -4,7 +4,7 @@ The kernel takes 2-D views of one shape, in the compute dtype, native byte
 order and aligned, whose elements it visits row by row. Any strided n-d
 layout whose axes merge into at most two (C, F, step slices, transposes,
 negative steps, most views) is handed over without a copy; the rest are
-copied to C order first.
+copied into the output's layout first.
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -26,6 +26,18 @@ def overlaps_other_than_exactly(out, a):
         and out.strides == a.strides
     )
     return not same_view
+
+
+def kernel_writes_directly(out, dtype, inputs):
+    """Whether the kernel can write its result straight into `out`: given, of
+    the compute dtype, aligned, and either one of the inputs exactly or
+    overlapping none of them (else it writes a new array, copied to out)."""
+    return (
+        out is not None
+        and out.dtype == dtype
+        and out.flags.aligned
+        and not any(overlaps_other_than_exactly(out, a) for a in inputs)
+    )
 
 
 def common_2d(arrays):

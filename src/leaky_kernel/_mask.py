@@ -8,7 +8,7 @@ are copied to C order first, and results are C-ordered.
 import numpy as np
 
 from ._dispatch import by_dtype, kernels
-from ._layout import deliver_result, overlaps_other_than_exactly
+from ._layout import deliver_result, kernel_writes_directly
 from ._threads import threads_for
 from ._validation import (
     DEFAULT_SLOPE,
@@ -100,9 +100,9 @@ def _target(out, compute, inputs):
     """The 1-d array the kernel writes: out's own memory where the kernel can
     write it directly (contiguous, compute dtype, aligned, and either one of
     the inputs exactly or overlapping none), else a new array."""
-    if out is not None and out.dtype == compute and out.flags.c_contiguous and out.flags.aligned:
+    if out is not None and out.flags.c_contiguous:
         out_flat = out.reshape(-1)
-        if not any(overlaps_other_than_exactly(out_flat, a) for a in inputs):
+        if kernel_writes_directly(out_flat, compute, inputs):
             return out_flat
     return np.empty(inputs[0].size, compute)
 
