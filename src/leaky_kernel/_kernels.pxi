@@ -231,6 +231,12 @@ cdef void select_span(
         lk_stream_fence()
 
 
+cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
+    """Elements per thread span: an even share of n, rounded up to `multiple`."""
+    cdef Py_ssize_t span = (n + n_threads - 1) // n_threads
+    return (span + multiple - 1) // multiple * multiple
+
+
 cdef void run_select(const Select* op, floating slope, int n_threads) noexcept nogil:
     cdef Py_ssize_t total = op.rows * op.cols
     # In place, ordinary stores cost no extra read: the line was just read.
@@ -239,15 +245,13 @@ cdef void run_select(const Select* op, floating slope, int n_threads) noexcept n
         and op.out.data != op.value.data
         and op.out.data != op.sign.data
     )
-    cdef Py_ssize_t align = SPAN_ALIGN_BYTES // sizeof(floating)
     cdef Py_ssize_t span, n_spans, s
     if total == 0:
         return
     if n_threads <= 1:
         select_span(op, 0, total, slope, stream)
         return
-    span = (total + n_threads - 1) // n_threads
-    span = (span + align - 1) // align * align
+    span = thread_span(total, n_threads, SPAN_ALIGN_BYTES // sizeof(floating))
     n_spans = (total + span - 1) // span
     for s in prange(n_spans, schedule='static', num_threads=n_threads):
         select_span(op, s * span, min(total, (s + 1) * span), slope, stream)
@@ -490,12 +494,6 @@ cdef void backward_mask_span(
         backward_byte(g + i, mask[first + whole], out + i, <int>(stop - i), slope)
 
 
-cdef Py_ssize_t mask_span(Py_ssize_t n, int n_threads) noexcept nogil:
-    """Elements per thread span: an even share rounded up to whole mask lines."""
-    cdef Py_ssize_t span = (n + n_threads - 1) // n_threads
-    return (span + MASK_SPAN_ELEMENTS - 1) // MASK_SPAN_ELEMENTS * MASK_SPAN_ELEMENTS
-
-
 cdef void run_forward_mask(
     const floating* x,    # IN
     floating* out,        # OUT
@@ -508,7 +506,7 @@ cdef void run_forward_mask(
     if n_threads <= 1:
         forward_mask_span(x, out, mask, 0, n, slope, stream)
         return
-    span = mask_span(n, n_threads)
+    span = thread_span(n, n_threads, MASK_SPAN_ELEMENTS)
     for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
         forward_mask_span(x, out, mask, s * span, min(n, (s + 1) * span), slope, stream)
 
@@ -524,7 +522,7 @@ cdef void run_backward_mask(
     if n_threads <= 1:
         backward_mask_span(g, mask, out, 0, n, slope, stream)
         return
-    span = mask_span(n, n_threads)
+    span = thread_span(n, n_threads, MASK_SPAN_ELEMENTS)
     for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
         backward_mask_span(g, mask, out, s * span, min(n, (s + 1) * span), slope, stream)
 
