@@ -74,6 +74,23 @@ def test_streaming_stores_match_oracle(streaming_always, dtype, forward, n_threa
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("cols", [1, 7, 8, 9, 33, 64, 65, 1000])
+@pytest.mark.parametrize("offset", [0, 1, 3], ids=lambda o: f"out+{o}")
+def test_streaming_every_other_column_matches_oracle(
+    streaming_always, dtype, forward, n_threads, cols, offset
+):
+    """Step-2 rows (m[:, ::2]) streamed from registers: heads, tails, alignments."""
+    rng = np.random.default_rng(cols)
+    x = random_operand(rng, (5, 2 * cols), dtype)[:, ::2]
+    g = x if forward else random_operand(rng, (5, 2 * cols), dtype)[:, ::2]
+    out = np.empty(x.size + offset, dtype)[offset:].reshape(x.shape)
+    streaming_always.leaky_select[KERNEL_NAMES[dtype]](g, x, out, 0.25, n_threads)
+    assert bits_equal(out, expected(g, x, 0.25, forward))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_outputs_on_both_sides_of_the_stream_cutoff(dtype):
     """Through the public API, with the cutoff this machine chose."""
     cutoff_elements = kernels.get_stream_min_bytes() // np.dtype(dtype).itemsize

@@ -49,6 +49,8 @@ cdef extern from "_stream.h":
     bint LK_HAVE_STREAM
     void lk_stream_select_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
     void lk_stream_select_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
+    void lk_stream_select_evens_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
+    void lk_stream_select_evens_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
 
 cdef extern from *:
@@ -181,7 +183,8 @@ cdef void select_strided_row(
     """A strided row, copied block by block through contiguous buffers so that
     the select runs in the vectorised loop: a strided select compiles to a
     branch per element, mispredicted half the time on mixed signs. A
-    contiguous output is written directly, streamed if `stream`."""
+    contiguous output is written directly, streamed if `stream`; streamed
+    step-2 rows (every other column) skip the buffers (_stream.h)."""
     cdef floating value_buf[STRIDED_BLOCK]
     cdef floating sign_buf[STRIDED_BLOCK]
     cdef floating out_buf[STRIDED_BLOCK]
@@ -190,6 +193,12 @@ cdef void select_strided_row(
     cdef Py_ssize_t start = 0
     cdef Py_ssize_t m, i
     cdef floating* dest
+    if stream and LK_HAVE_STREAM and value_step == 2 and sign_step == 2 and out_step == 1:
+        if floating is float:
+            lk_stream_select_evens_float(value, sign, out, n, slope)
+        else:
+            lk_stream_select_evens_double(value, sign, out, n, slope)
+        return
     if forward:
         sign_src = value_buf
     while start < n:

@@ -5,7 +5,7 @@
  * of a forward pass. movntps/movntpd write whole lines without reading them.
  * Compilers do not emit them from plain loops, hence the intrinsics.
  *
- * This header takes the width of the module that includes it: AVX in the
+ * This header takes the width of the module that includes it: AVX2 in the
  * AVX2 build, SSE2 in the x86-64 baseline build. Elsewhere LK_HAVE_STREAM is
  * 0 and the kernel keeps ordinary stores.
  *
@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <Python.h>
 
-#if defined(__AVX__)
+#if defined(__AVX2__)
 #  include <immintrin.h>
 #  define LK_HAVE_STREAM 1
 #  define LK_STREAM_BYTES 32
@@ -27,6 +27,13 @@ typedef __m256d lk_vec_pd;
 #  define LK_OP(op, sfx) _mm256_##op##_##sfx
 #  define LK_GT(sfx, a, zero) _mm256_cmp_##sfx((a), (zero), _CMP_GT_OQ)
 #  define LK_BLEND(sfx, no, yes, mask) _mm256_blendv_##sfx((no), (yes), (mask))
+/* The even-indexed elements of two adjacent vectors, in order: the shuffle
+ * picks them within each 128-bit lane, the permute puts the lanes in order. */
+#  define LK_EVENS_ps(lo, hi) _mm256_castpd_ps(_mm256_permute4x64_pd(             \
+       _mm256_castps_pd(_mm256_shuffle_ps((lo), (hi), _MM_SHUFFLE(2, 0, 2, 0))),    \
+       _MM_SHUFFLE(3, 1, 2, 0)))
+#  define LK_EVENS_pd(lo, hi) \
+       _mm256_permute4x64_pd(_mm256_unpacklo_pd((lo), (hi)), _MM_SHUFFLE(3, 1, 2, 0))
 #elif defined(__SSE2__) || defined(_M_X64)
 #  include <emmintrin.h>
 #  include <xmmintrin.h>
@@ -38,54 +45,71 @@ typedef __m128d lk_vec_pd;
 #  define LK_GT(sfx, a, zero) _mm_cmpgt_##sfx((a), (zero))
 #  define LK_BLEND(sfx, no, yes, mask) \
        _mm_or_##sfx(_mm_and_##sfx((mask), (yes)), _mm_andnot_##sfx((mask), (no)))
+#  define LK_EVENS_ps(lo, hi) _mm_shuffle_ps((lo), (hi), _MM_SHUFFLE(2, 0, 2, 0))
+#  define LK_EVENS_pd(lo, hi) _mm_unpacklo_pd((lo), (hi))
 #else
 #  define LK_HAVE_STREAM 0
 #endif
 
 #if LK_HAVE_STREAM
-/* Bytes per cache line: each iteration streams one whole line, and the
- * inputs are prefetched this many lines ahead with the non-temporal hint
- * (both measured, bench/NOTES.md). Prefetches are hints: past the end of
- * the arrays they do nothing. */
+/* Bytes per cache line: each iteration streams one whole output line, and
+ * the inputs are prefetched this many output lines ahead with the
+ * non-temporal hint (both measured, bench/NOTES.md). Prefetches are hints:
+ * past the end of the arrays they do nothing. */
 #define LK_LINE_BYTES 64
 #define LK_PREFETCH_LINES 8
 
-/* out[i] = sign[i] > 0 ? value[i] : slope * value[i], streaming the
- * line-aligned middle of out. Streaming stores are weakly ordered: a thread
- * calls lk_stream_fence() once it has written its share, before others read. */
-#define LK_DEFINE_STREAM_SELECT(T, sfx)                                              \
-static void lk_stream_select_##T(const T *value, const T *sign, T *out,             \
-                                 Py_ssize_t n, T slope)                              \
+/* One vector of an operand with elements `step` apart: `width` contiguous
+ * elements, or the even-indexed ones of the next 2 * width. */
+#define LK_LOAD_STEP1(sfx, p, width) LK_OP(loadu, sfx)(p)
+#define LK_LOAD_STEP2(sfx, p, width) \
+    LK_EVENS_##sfx(LK_OP(loadu, sfx)(p), LK_OP(loadu, sfx)((p) + (width)))
+
+/* out[i] = sign[s*i] > 0 ? value[s*i] : slope * value[s*i] for s = `step`,
+ * streaming the line-aligned middle of out, which is contiguous. Step 2 is
+ * every other column (m[:, ::2]): gathering the two input lines of each output
+ * line in registers lets the strided reads be prefetched like contiguous ones.
+ * Streaming stores are weakly ordered: a thread calls lk_stream_fence() once
+ * it has written its share, before others read. */
+#define LK_DEFINE_STREAM_SELECT(name, T, sfx, step)                                  \
+static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)       \
 {                                                                                    \
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
-    const Py_ssize_t ahead = LK_PREFETCH_LINES * line;                              \
+    const Py_ssize_t ahead = (step) * LK_PREFETCH_LINES * line;                     \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
     const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
-    Py_ssize_t i = 0, k;                                                             \
+    Py_ssize_t i = 0, k, p;                                                          \
     for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)               \
-        out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
+        out[i] = sign[(step) * i] > 0 ? value[(step) * i] : slope * value[(step) * i]; \
     for (; i + line <= n; i += line) {                                               \
-        _mm_prefetch((const char *)(value + i + ahead), _MM_HINT_NTA);              \
-        if (sign != value)                                                           \
-            _mm_prefetch((const char *)(sign + i + ahead), _MM_HINT_NTA);           \
+        for (p = (step) * i + ahead; p < (step) * (i + line) + ahead; p += line) {   \
+            _mm_prefetch((const char *)(value + p), _MM_HINT_NTA);                  \
+            if (sign != value)                                                       \
+                _mm_prefetch((const char *)(sign + p), _MM_HINT_NTA);               \
+        }                                                                            \
         for (k = i; k < i + line; k += width) {                                      \
-            lk_vec_##sfx v = LK_OP(loadu, sfx)(value + k);                          \
-            lk_vec_##sfx positive = LK_GT(sfx, LK_OP(loadu, sfx)(sign + k), zero);  \
-            LK_OP(stream, sfx)(out + k,                                              \
-                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), v, positive)); \
+            lk_vec_##sfx v = LK_LOAD_STEP##step(sfx, value + (step) * k, width);     \
+            lk_vec_##sfx s = sign == value ? v                                       \
+                           : LK_LOAD_STEP##step(sfx, sign + (step) * k, width);      \
+            LK_OP(stream, sfx)(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), v, \
+                                                 LK_GT(sfx, s, zero)));              \
         }                                                                            \
     }                                                                                \
     for (; i < n; i++)                                                               \
-        out[i] = sign[i] > 0 ? value[i] : slope * value[i];                         \
+        out[i] = sign[(step) * i] > 0 ? value[(step) * i] : slope * value[(step) * i]; \
 }
-LK_DEFINE_STREAM_SELECT(float, ps)
-LK_DEFINE_STREAM_SELECT(double, pd)
+LK_DEFINE_STREAM_SELECT(lk_stream_select_float, float, ps, 1)
+LK_DEFINE_STREAM_SELECT(lk_stream_select_double, double, pd, 1)
+LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_float, float, ps, 2)
+LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #  define lk_stream_fence() _mm_sfence()
 #else
 /* Never called: the kernel tests LK_HAVE_STREAM first. */
 #  define lk_stream_select_float(value, sign, out, n, slope) ((void)0)
 #  define lk_stream_select_double(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_evens_float(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_evens_double(value, sign, out, n, slope) ((void)0)
 #  define lk_stream_fence() ((void)0)
 #endif
 
