@@ -177,13 +177,14 @@ def _run_in_threads(calls, calls_per_thread):
         thread.join()
 
 
-def python_threads(settings, loop_seconds=0.01):
+def python_threads(settings, loop_seconds=0.05):
     """Target 7: two Python threads, num_threads=1 each, in-cache float32 out=.
 
     Two sizes: 2^15 (in L2; each call is a few microseconds, so handing the
     GIL between the threads weighs on it) and 2^17 (in L3). Both variants run
     their calls in new worker threads, so thread start-up costs both alike.
-    Each thread has its own input and output.
+    Each thread has its own input and output. Loops last 50 ms: with 10 ms
+    loops, consecutive runs read anywhere from 0.64 to 1.87 (NOTES.md).
     """
     results = []
     for log2_size in (15, 17):
