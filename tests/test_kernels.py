@@ -1,6 +1,8 @@
 """The compiled kernels below the public API: every instruction-set level this
 machine runs, the streaming-store path on both sides of its cutoff, the
 serial/parallel cutoff, and the contiguous fast path's applicability rules."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,64 @@ def test_streaming_every_other_column_matches_oracle(
     out = np.empty(x.size + offset, dtype)[offset:].reshape(x.shape)
     streaming_always.leaky_select[KERNEL_NAMES[dtype]](g, x, out, 0.25, n_threads)
     assert bits_equal(out, expected(g, x, 0.25, forward))
+
+
+GUARDED_READS = """
+import ctypes, mmap, sys
+import numpy as np
+import leaky_kernel as lk
+from leaky_kernel import reference
+from leaky_kernel._dispatch import LEVELS, load
+from leaky_kernel._testing import bits_equal, random_operand
+
+libc = ctypes.CDLL(None, use_errno=True)
+PROT_NONE = 0
+regions = []
+
+def ending_at_unreadable_page(values):
+    \"\"\"A copy of 1-D `values`, its last element just before a page that cannot be read.\"\"\"
+    region = mmap.mmap(-1, 2 * mmap.PAGESIZE)
+    start = ctypes.addressof(ctypes.c_char.from_buffer(region))
+    if libc.mprotect(ctypes.c_void_p(start + mmap.PAGESIZE), mmap.PAGESIZE, PROT_NONE):
+        sys.exit("mprotect failed")
+    regions.append(region)
+    page = np.frombuffer(region, values.dtype, count=mmap.PAGESIZE // values.itemsize)
+    copy = page[page.size - values.size:]
+    copy[:] = values
+    return copy
+
+rng = np.random.default_rng(0)
+for level in LEVELS:
+    load(level).set_stream_min_bytes(0)  # the streaming loops too, at every size
+for dtype, name in ((np.float32, "float"), (np.float64, "double")):
+    for n in range(1, 80):
+        for step in (1, 2):
+            x = ending_at_unreadable_page(random_operand(rng, step * (n - 1) + 1, dtype))[::step]
+            g = ending_at_unreadable_page(random_operand(rng, step * (n - 1) + 1, dtype))[::step]
+            for level in LEVELS:
+                for value, want in ((x, reference.leaky_relu(x, 0.25)),
+                                    (g, reference.leaky_relu_backward(g, x, 0.25))):
+                    out = np.empty((1, n), dtype)
+                    load(level).leaky_select[name](value[None], x[None], out, 0.25, 1)
+                    assert bits_equal(out[0], want), (level, name, step, n)
+        x = ending_at_unreadable_page(random_operand(rng, n, dtype))
+        g = ending_at_unreadable_page(random_operand(rng, n, dtype))
+        y, mask = lk.leaky_relu_forward_mask(x, 0.25)
+        assert bits_equal(y, reference.leaky_relu(x, 0.25)), (name, n)
+        dx = lk.leaky_relu_backward_mask(g, ending_at_unreadable_page(mask), 0.25)
+        assert bits_equal(dx, reference.leaky_relu_backward(g, x, 0.25)), (name, n)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes")
+def test_vector_reads_stay_inside_the_operands(run_python):
+    """Vector loads never touch memory past an operand's last element: each
+    operand ends just before an unreadable page (a stray read would crash).
+    Select kernels at every level, streamed, step 1 and 2; the mask kernels."""
+    result = run_python("-c", GUARDED_READS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

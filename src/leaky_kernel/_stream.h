@@ -82,7 +82,9 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
     Py_ssize_t i = 0, k, p;                                                          \
     for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)               \
         out[i] = sign[(step) * i] > 0 ? value[(step) * i] : slope * value[(step) * i]; \
-    for (; i + line <= n; i += line) {                                               \
+    /* The last vector of a step-2 line also reads the element after its last \
+     * even one: stop while that is still an operand element. */                  \
+    for (; (step) * (i + line) <= (step) * (n - 1) + 1; i += line) {                 \
         for (p = (step) * i + ahead; p < (step) * (i + line) + ahead; p += line) {   \
             _mm_prefetch((const char *)(value + p), _MM_HINT_NTA);                  \
             if (sign != value)                                                       \
