@@ -1,12 +1,16 @@
 """Thread counts, OpenMP's controls, forked children and Python threads.
 
-Nothing here measures time: only which thread count is chosen, that results
-are the same whatever it is, and that calls neither hang nor go wrong when
-made from forked processes or from several Python threads at once.
+Nothing here measures speed: only which thread count is chosen, that results
+are the same whatever it is, that calls neither hang nor go wrong when made
+from forked processes or from several Python threads at once, and that a long
+call lets other Python threads run.
 """
 
 import os
+import sys
 import textwrap
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -205,3 +209,51 @@ def test_concurrent_calls_into_halves_of_one_out(make_operand):
     finally:
         pool.shutdown(wait=False)
     assert bits_equal(out, reference.leaky_relu(x, 0.3))
+
+
+BIG = 1 << 23  # a one-thread call over this many float32 elements takes milliseconds
+
+GIL_RELEASING_CALLS = {
+    "contiguous": lambda x, out: lk.leaky_relu(x, out=out, num_threads=1),
+    "strided": lambda x, out: lk.leaky_relu(x[::2], out=out[: x.size // 2], num_threads=1),
+    "mask": lambda x, out: lk.leaky_relu_forward_mask(x, out=out, num_threads=1),
+}
+
+
+@pytest.mark.parametrize("call", GIL_RELEASING_CALLS.values(), ids=GIL_RELEASING_CALLS.keys())
+def test_long_calls_let_other_python_threads_run(call):
+    """From GIL_RELEASE_MIN_SIZE elements the kernels release the GIL: a Python
+    thread that only records timestamps keeps ticking through a call. Had the
+    call held the GIL, the ticks would pause for all of the kernel's time,
+    nearly the whole call with a short switch interval. One call of five with
+    no pause of half its length is enough (a core is free: one OpenMP thread)."""
+    assert BIG >= kernels.GIL_RELEASE_MIN_SIZE
+    x = np.random.default_rng(0).standard_normal(BIG).astype(np.float32)
+    out = np.empty_like(x)
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    windows = []
+    try:
+        for _ in range(5):
+            start = time.perf_counter()
+            call(x, out)
+            windows.append((start, time.perf_counter()))
+    finally:
+        stop.set()
+        ticker.join()
+        sys.setswitchinterval(switch_interval)
+    ticks = np.array(ticks)
+
+    def longest_pause_relative(start, end):
+        inside = ticks[(ticks > start) & (ticks < end)]
+        return np.diff([start, *inside, end]).max() / (end - start)
+
+    assert min(longest_pause_relative(*window) for window in windows) < 0.5

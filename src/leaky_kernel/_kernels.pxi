@@ -35,6 +35,7 @@ This file is compiled once per instruction-set level: each
 ``_kernels_<level>.pyx`` includes it (see _dispatch.py).
 """
 cimport numpy as cnp
+from cpython.pystate cimport PyThreadState
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.limits cimport INT_MAX
@@ -84,6 +85,30 @@ cdef Py_ssize_t parallel_min_size = PARALLEL_MIN_SIZE
 # Separate outputs at least this large are streamed past the cache: four
 # times the last-level cache, where streaming won in every run (bench/NOTES.md).
 cdef Py_ssize_t stream_min_bytes = 32 << 20
+
+# Calls on fewer elements keep the GIL. Releasing it costs a waiting Python
+# thread a cross-CPU wake-up (about 7 us on the VM measured) each time it
+# takes the GIL back, more than such a call's whole work: two threads calling
+# at 2^10-2^13 elements ran at half one thread's throughput (bench/NOTES.md).
+GIL_RELEASE_MIN_SIZE = 1 << 14
+
+
+cdef extern from "Python.h":
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState*)
+
+
+cdef inline PyThreadState* release_gil_if_large(Py_ssize_t size) noexcept:
+    """Release the GIL for a call on `size` elements if it is worth it; pass
+    the result to reacquire_gil. Between the two, touch no Python object."""
+    if size >= GIL_RELEASE_MIN_SIZE:
+        return PyEval_SaveThread()
+    return NULL
+
+
+cdef inline void reacquire_gil(PyThreadState* released) noexcept:
+    if released != NULL:
+        PyEval_RestoreThread(released)
 
 
 
@@ -275,6 +300,7 @@ def leaky_select(
 ):
     """out = value where sign > 0, else negative_slope * value, for any 2-D strides."""
     cdef Select op
+    cdef PyThreadState* released
     cdef floating slope = <floating>negative_slope
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
@@ -283,8 +309,9 @@ def leaky_select(
     op.value = Operand(<char*>&value[0, 0], value.strides[0], value.strides[1])
     op.sign = Operand(<char*>&sign[0, 0], sign.strides[0], sign.strides[1])
     op.out = Operand(<char*>&out[0, 0], out.strides[0], out.strides[1])
-    with nogil:
-        run_select(&op, slope, n_threads)
+    released = release_gil_if_large(op.rows * op.cols)
+    run_select(&op, slope, n_threads)
+    reacquire_gil(released)
 
 
 cdef int contiguous_order(object a, int typenum):
@@ -331,6 +358,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
     cdef double slope
     cdef Py_ssize_t size, item
     cdef int n_threads = 1
+    cdef PyThreadState* released
     if not isinstance(negative_slope, float):
         return None
     slope = negative_slope
@@ -372,11 +400,12 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
     op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
     op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
     op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
-    with nogil:
-        if typenum == cnp.NPY_FLOAT:
-            run_select(&op, <float>slope, n_threads)
-        else:
-            run_select(&op, slope, n_threads)
+    released = release_gil_if_large(size)
+    if typenum == cnp.NPY_FLOAT:
+        run_select(&op, <float>slope, n_threads)
+    else:
+        run_select(&op, slope, n_threads)
+    reacquire_gil(released)
     return o
 
 
@@ -547,10 +576,12 @@ def forward_mask(
 
     out may be x itself, or must not overlap it.
     """
+    cdef PyThreadState* released
     if x.shape[0] == 0:
         return
-    with nogil:
-        run_forward_mask(&x[0], &out[0], &mask[0], x.shape[0], <floating>negative_slope, n_threads)
+    released = release_gil_if_large(x.shape[0])
+    run_forward_mask(&x[0], &out[0], &mask[0], x.shape[0], <floating>negative_slope, n_threads)
+    reacquire_gil(released)
 
 
 def backward_mask(
@@ -564,10 +595,12 @@ def backward_mask(
 
     out may be grad_output itself, or must overlap neither input.
     """
+    cdef PyThreadState* released
     if grad_output.shape[0] == 0:
         return
-    with nogil:
-        run_backward_mask(
-            &grad_output[0], &mask[0], &out[0], grad_output.shape[0],
-            <floating>negative_slope, n_threads,
-        )
+    released = release_gil_if_large(grad_output.shape[0])
+    run_backward_mask(
+        &grad_output[0], &mask[0], &out[0], grad_output.shape[0],
+        <floating>negative_slope, n_threads,
+    )
+    reacquire_gil(released)
