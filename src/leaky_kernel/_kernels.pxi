@@ -89,7 +89,8 @@ cdef Py_ssize_t stream_min_bytes = 32 << 20
 # Calls on fewer elements keep the GIL. Releasing it costs a waiting Python
 # thread a cross-CPU wake-up (about 7 us on the VM measured) each time it
 # takes the GIL back, more than such a call's whole work: two threads calling
-# at 2^10-2^13 elements ran at half one thread's throughput (bench/NOTES.md).
+# at 2^10-2^12 elements ran at half one thread's throughput, and 2^14 is the
+# smallest size at which releasing won in every run (bench/NOTES.md).
 GIL_RELEASE_MIN_SIZE = 1 << 14
 
 
@@ -109,7 +110,6 @@ cdef inline PyThreadState* release_gil_if_large(Py_ssize_t size) noexcept:
 cdef inline void reacquire_gil(PyThreadState* released) noexcept:
     if released != NULL:
         PyEval_RestoreThread(released)
-
 
 
 def get_stream_min_bytes():
