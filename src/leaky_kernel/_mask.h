@@ -40,16 +40,10 @@
 
 #include "_stream.h"
 
+/* The vector types and operations (lk_vec_*, LK_OP, LK_GT, LK_BLEND) are
+ * _stream.h's, for the same instruction-set levels. */
 #if defined(__AVX2__)
-#  include <immintrin.h>
 #  define LK_HAVE_MASK_SIMD 1
-#  define LK_LANES_ps 8
-#  define LK_LANES_pd 4
-typedef __m256 lk_mvec_ps;
-typedef __m256d lk_mvec_pd;
-#  define LK_M(op, sfx) _mm256_##op##_##sfx
-#  define LK_M_GT0(sfx, a) _mm256_cmp_##sfx((a), LK_M(setzero, sfx)(), _CMP_GT_OQ)
-#  define LK_M_BLEND(sfx, no, yes, mask) _mm256_blendv_##sfx((no), (yes), (mask))
 
 /* The lanes whose bit is set in the low 8 (float32) or 4 (float64) bits. */
 static inline __m256 lk_bit_lanes_ps(unsigned bits)
@@ -79,16 +73,7 @@ static inline void lk_stream_pd(double *p, __m256d v)
 }
 
 #elif defined(__SSE2__) || defined(_M_X64)
-#  include <emmintrin.h>
 #  define LK_HAVE_MASK_SIMD 1
-#  define LK_LANES_ps 4
-#  define LK_LANES_pd 2
-typedef __m128 lk_mvec_ps;
-typedef __m128d lk_mvec_pd;
-#  define LK_M(op, sfx) _mm_##op##_##sfx
-#  define LK_M_GT0(sfx, a) _mm_cmpgt_##sfx((a), LK_M(setzero, sfx)())
-#  define LK_M_BLEND(sfx, no, yes, mask) \
-       _mm_or_##sfx(_mm_and_##sfx((mask), (yes)), _mm_andnot_##sfx((mask), (no)))
 
 /* The lanes whose bit is set in the low 4 (float32) or 2 (float64) bits. */
 static inline __m128 lk_bit_lanes_ps(unsigned bits)
@@ -114,6 +99,8 @@ static inline __m128d lk_bit_lanes_pd(unsigned bits)
 #endif
 
 #if LK_HAVE_MASK_SIMD
+#define LK_LANES(T) (LK_STREAM_BYTES / (int)sizeof(T))
+
 /* Prefetch the lines of p[0 .. bytes) LK_PREFETCH_LINES lines ahead. */
 static inline void lk_prefetch_ahead(const void *p, size_t bytes)
 {
@@ -136,33 +123,33 @@ static inline void lk_prefetch_ahead(const void *p, size_t bytes)
  * 1.7 times slower than leaky_relu in cache on an AMD EPYC, which issues one
  * store per cycle and splits a 256-bit store in two. */
 #define LK_DEFINE_MASK_KERNELS(T, sfx)                                                \
-static inline void lk_put_##sfx(T *p, lk_mvec_##sfx v, int stream)                   \
+static inline void lk_put_##sfx(T *p, lk_vec_##sfx v, int stream)                     \
 {                                                                                     \
     if (stream)                                                                       \
         lk_stream_##sfx(p, v);                                                        \
     else                                                                              \
-        LK_M(storeu, sfx)(p, v);                                                      \
+        LK_OP(storeu, sfx)(p, v);                                                     \
 }                                                                                     \
                                                                                       \
-/* 8 elements: out = the select of x; returns their mask byte (in a word, for   */   \
+/* 8 elements: out = the select of x; returns their mask byte (in a word, for   */    \
 /* lk_forward64's shifts).                                                       */   \
-static inline uint64_t lk_forward8_##T(const T *x, T *out,                           \
-                                       lk_mvec_##sfx slope, int stream)               \
+static inline uint64_t lk_forward8_##T(const T *x, T *out,                            \
+                                       lk_vec_##sfx slope, int stream)                \
 {                                                                                     \
     unsigned bits = 0;                                                                \
-    for (int k = 0; k < 8; k += LK_LANES_##sfx) {                                     \
-        lk_mvec_##sfx v = LK_M(loadu, sfx)(x + k);                                    \
-        lk_mvec_##sfx positive = LK_M_GT0(sfx, v);                                    \
-        lk_put_##sfx(out + k, LK_M_BLEND(sfx, LK_M(mul, sfx)(v, slope), v, positive), \
+    for (int k = 0; k < 8; k += LK_LANES(T)) {                                        \
+        lk_vec_##sfx v = LK_OP(loadu, sfx)(x + k);                                    \
+        lk_vec_##sfx positive = LK_GT(sfx, v, LK_OP(setzero, sfx)());                 \
+        lk_put_##sfx(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, positive),  \
                      stream);                                                         \
-        bits |= (unsigned)LK_M(movemask, sfx)(positive) << k;                         \
+        bits |= (unsigned)LK_OP(movemask, sfx)(positive) << k;                        \
     }                                                                                 \
     return bits;                                                                      \
 }                                                                                     \
                                                                                       \
-/* 64 elements: their 8 mask bytes as one little-endian word, stored at once. */     \
-static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,         \
-                                    lk_mvec_##sfx slope, int stream)                  \
+/* 64 elements: their 8 mask bytes as one little-endian word, stored at once. */      \
+static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,          \
+                                    lk_vec_##sfx slope, int stream)                   \
 {                                                                                     \
     uint64_t word = 0;                                                                \
     for (int k = 0; k < 8; k++)                                                       \
@@ -170,20 +157,20 @@ static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,    
     memcpy(mask, &word, 8);                                                           \
 }                                                                                     \
                                                                                       \
-static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,               \
-                                    lk_mvec_##sfx slope, int stream)                  \
+static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,                \
+                                    lk_vec_##sfx slope, int stream)                   \
 {                                                                                     \
-    for (int k = 0; k < 8; k += LK_LANES_##sfx) {                                     \
-        lk_mvec_##sfx v = LK_M(loadu, sfx)(g + k);                                    \
-        lk_mvec_##sfx positive = lk_bit_lanes_##sfx(bits >> k);                       \
-        lk_put_##sfx(out + k, LK_M_BLEND(sfx, LK_M(mul, sfx)(v, slope), v, positive), \
+    for (int k = 0; k < 8; k += LK_LANES(T)) {                                        \
+        lk_vec_##sfx v = LK_OP(loadu, sfx)(g + k);                                    \
+        lk_vec_##sfx positive = lk_bit_lanes_##sfx(bits >> k);                        \
+        lk_put_##sfx(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, positive),  \
                      stream);                                                         \
     }                                                                                 \
 }                                                                                     \
                                                                                       \
-/* 64 elements: the bits of their 8 mask bytes, loaded as one word. */               \
-static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *out,  \
-                                     lk_mvec_##sfx slope, int stream)                 \
+/* 64 elements: the bits of their 8 mask bytes, loaded as one word. */                \
+static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *out,   \
+                                     lk_vec_##sfx slope, int stream)                  \
 {                                                                                     \
     uint64_t word;                                                                    \
     memcpy(&word, mask, 8);                                                           \
@@ -192,10 +179,10 @@ static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *o
                          stream);                                                     \
 }                                                                                     \
                                                                                       \
-static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,             \
+static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,              \
                                 Py_ssize_t nbytes, T slope, int stream)               \
 {                                                                                     \
-    const lk_mvec_##sfx vslope = LK_M(set1, sfx)(slope);                              \
+    const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream && (uintptr_t)out % 16 == 0;                          \
     Py_ssize_t b = 0;                                                                 \
     if (streamed)                                                                     \
@@ -213,10 +200,10 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
         _mm_sfence();                                                                 \
 }                                                                                     \
                                                                                       \
-static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out,      \
+static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out,       \
                                  Py_ssize_t nbytes, T slope, int stream)              \
 {                                                                                     \
-    const lk_mvec_##sfx vslope = LK_M(set1, sfx)(slope);                              \
+    const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream && (uintptr_t)out % 16 == 0;                          \
     Py_ssize_t b = 0;                                                                 \
     if (streamed)                                                                     \
