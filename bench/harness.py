@@ -26,6 +26,7 @@ Bytes counted for GB/s: see BYTES_COUNTED.
 
 import gc
 import statistics
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -424,3 +425,24 @@ def time_interleaved(entries, settings):
         if gc_was_enabled:
             gc.enable()
     return timings
+
+
+def medians(entries, settings):
+    """{key: median seconds per call} of each Entry, timed by time_interleaved."""
+    return {key: timing.median for key, timing in time_interleaved(entries, settings).items()}
+
+
+def run_in_threads(calls, calls_per_thread):
+    """Run each of `calls` calls_per_thread times, each in its own new Python thread."""
+    start = threading.Barrier(len(calls))
+
+    def work(call):
+        start.wait()  # all threads start calling together
+        for _ in range(calls_per_thread):
+            call()
+
+    threads = [threading.Thread(target=work, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -151,23 +151,19 @@ def torch_step_entries(dtype):
     return entries
 
 
-def medians(entries, settings):
-    return {name: t.median for name, t in harness.time_interleaved(entries, settings).items()}
-
-
 def run(settings):
     """Every measurement: {table name: {entry name: median seconds}}."""
     tables = {}
     for dtype in harness.DTYPES:
         for mode in ("out", "alloc", "inplace"):
-            tables[f"64 MiB {dtype} {mode}"] = medians(entries_for(dtype, mode), settings)
+            tables[f"64 MiB {dtype} {mode}"] = harness.medians(entries_for(dtype, mode), settings)
     for mode in ("alloc", "inplace"):
-        tables[f"64 MiB float32 layer {mode}"] = medians(
+        tables[f"64 MiB float32 layer {mode}"] = harness.medians(
             layer_entries("float32", mode == "inplace"), settings
         )
     if torch is not None:
         torch.set_num_threads(ALL_THREADS)
-        tables["64 MiB float32 torch forward+backward step"] = medians(
+        tables["64 MiB float32 torch forward+backward step"] = harness.medians(
             torch_step_entries("float32"), settings
         )
     return tables

@@ -8,7 +8,6 @@ threshold; nothing is tuned to pass. Standalone: ``python bench/run.py --only-ta
 threads (harness.ALL_THREADS) unless the target says one.
 """
 
-import threading
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Optional
@@ -60,12 +59,6 @@ class TargetResult:
         return {**asdict(self), "passed": self.passed}
 
 
-def _medians(entries, settings):
-    return {
-        key: timing.median for key, timing in harness.time_interleaved(entries, settings).items()
-    }
-
-
 def _contender_entries(cell, operands, names, threads):
     """{contender name: Entry} for the available contenders in `names`."""
     contenders = [c for c in harness.available_contenders() if c.name in names]
@@ -76,7 +69,7 @@ def _contender_entries(cell, operands, names, threads):
 def _time_contenders(cell, names, settings, threads=ALL_THREADS):
     """{contender name: median seconds per call} on fresh random data for `cell`."""
     operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
-    return _medians(_contender_entries(cell, operands, names, threads), settings)
+    return harness.medians(_contender_entries(cell, operands, names, threads), settings)
 
 
 def sixty_four_mib(settings):
@@ -125,7 +118,7 @@ def small_call(settings):
     entries = _contender_entries(cell, operands, {LEAKY_KERNEL, "torch"}, ALL_THREADS)
     x, a = operands.value, operands.value.dtype.type(SLOPE)
     entries["np.multiply"] = Entry(partial(np.multiply, x, a))
-    medians = _medians(entries, settings)
+    medians = harness.medians(entries, settings)
     return [
         TargetResult(5, "1000 float32 allocating", LEAKY_KERNEL, "np.multiply", "<=", 1.0, medians),
         TargetResult(5, "1000 float32 allocating", LEAKY_KERNEL, "torch", "<=", 0.7, medians),
@@ -155,26 +148,10 @@ def strided_view(settings):
                 "contiguous",
                 "<=",
                 2,
-                _medians(entries, settings),
+                harness.medians(entries, settings),
             )
         )
     return results
-
-
-def _run_in_threads(calls, calls_per_thread):
-    """Run each of `calls` calls_per_thread times, each in its own Python thread."""
-    start = threading.Barrier(len(calls))
-
-    def work(call):
-        start.wait()  # all threads start calling together
-        for _ in range(calls_per_thread):
-            call()
-
-    threads = [threading.Thread(target=work, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 def python_threads(settings, loop_seconds=0.05):
@@ -197,10 +174,10 @@ def python_threads(settings, loop_seconds=0.05):
             calls.append(leaky_kernel.bind(cell, Operands(x, x, out, out), 1))
         per_thread, _ = harness.calibrate(calls[0], loop_seconds)
         entries = {
-            "1 thread": Entry(partial(_run_in_threads, calls[:1], per_thread)),
-            "2 threads": Entry(partial(_run_in_threads, calls, per_thread)),
+            "1 thread": Entry(partial(harness.run_in_threads, calls[:1], per_thread)),
+            "2 threads": Entry(partial(harness.run_in_threads, calls, per_thread)),
         }
-        medians = _medians(entries, settings)
+        medians = harness.medians(entries, settings)
         # Per-call time: the two-thread run makes twice the calls. The ratio of
         # per-call times is then the ratio of aggregate throughputs.
         per_call = {
