@@ -92,6 +92,7 @@ cdef Py_ssize_t stream_min_bytes = 32 << 20
 # at 2^10-2^12 elements ran at half one thread's throughput, and 2^14 is the
 # smallest size at which releasing won in every run (bench/NOTES.md).
 GIL_RELEASE_MIN_SIZE = 1 << 14
+cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
 
 
 cdef extern from "Python.h":
@@ -102,7 +103,7 @@ cdef extern from "Python.h":
 cdef inline PyThreadState* release_gil_if_large(Py_ssize_t size) noexcept:
     """Release the GIL for a call on `size` elements if it is worth it; pass
     the result to reacquire_gil. Between the two, touch no Python object."""
-    if size >= GIL_RELEASE_MIN_SIZE:
+    if size >= gil_release_min_size:
         return PyEval_SaveThread()
     return NULL
 
