@@ -257,3 +257,39 @@ def test_long_calls_let_other_python_threads_run(call):
         return np.diff([start, *inside, end]).max() / (end - start)
 
     assert min(longest_pause_relative(*window) for window in windows) < 0.5
+
+
+STOPPED_CALLER_SCRIPT = textwrap.dedent(
+    """
+    import threading
+
+    import numpy as np
+
+    import leaky_kernel as lk
+    from leaky_kernel import reference
+    from leaky_kernel._dispatch import kernels
+    from leaky_kernel._testing import bits_equal, random_operand
+
+    x = random_operand(np.random.default_rng(1), kernels.GIL_RELEASE_MIN_SIZE, np.float32)
+    expected = reference.leaky_relu(x, 0.1)
+    lk.leaky_relu(x, 0.1, num_threads=1)  # this thread now holds the GIL between calls...
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.extend(lk.leaky_relu(x, 0.1, num_threads=1) for _ in range(200))
+    )
+    worker.start()
+    worker.join()  # ...and stops calling: it waits here with the GIL released
+    assert len(results) == 200 and all(bits_equal(result, expected) for result in results)
+    print("worker done")
+    """
+)
+
+
+def test_a_caller_that_stopped_calling_does_not_hold_up_others(run_python):
+    """A thread whose kernel ends while another caller holds the GIL between
+    two calls waits for that caller to release it (_gil.h), but only for a
+    bounded time: here the other caller never calls again, and the worker's
+    calls must still return."""
+    process = run_python("-c", STOPPED_CALLER_SCRIPT, timeout=60)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert process.stdout.strip() == "worker done"

@@ -86,31 +86,31 @@ cdef Py_ssize_t parallel_min_size = PARALLEL_MIN_SIZE
 # times the last-level cache, where streaming won in every run (bench/NOTES.md).
 cdef Py_ssize_t stream_min_bytes = 32 << 20
 
-# Calls on fewer elements keep the GIL. Releasing it costs a waiting Python
-# thread a cross-CPU wake-up (about 7 us on the VM measured) each time it
-# takes the GIL back, more than such a call's whole work: two threads calling
-# at 2^10-2^12 elements ran at half one thread's throughput, and 2^14 is the
-# smallest size at which releasing won in every run (bench/NOTES.md).
+# Calls on fewer elements keep the GIL. Releasing and taking it back (_gil.h)
+# costs a call 0.1-0.2 us, and two Python threads calling at 2^12 elements or
+# fewer gained nothing reliable from it; at 2^13 they gained 1.5x but a lone
+# thread lost 4-11%; from 2^14 releasing won in every run (bench/NOTES.md,
+# sections 16 and 18).
 GIL_RELEASE_MIN_SIZE = 1 << 14
 cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
 
 
-cdef extern from "Python.h":
-    PyThreadState* PyEval_SaveThread()
-    void PyEval_RestoreThread(PyThreadState*)
+cdef extern from "_gil.h":
+    PyThreadState* lk_release_gil()
+    void lk_reacquire_gil(PyThreadState*)
 
 
 cdef inline PyThreadState* release_gil_if_large(Py_ssize_t size) noexcept:
     """Release the GIL for a call on `size` elements if it is worth it; pass
     the result to reacquire_gil. Between the two, touch no Python object."""
     if size >= gil_release_min_size:
-        return PyEval_SaveThread()
+        return lk_release_gil()
     return NULL
 
 
 cdef inline void reacquire_gil(PyThreadState* released) noexcept:
     if released != NULL:
-        PyEval_RestoreThread(released)
+        lk_reacquire_gil(released)
 
 
 def get_stream_min_bytes():
