@@ -7,15 +7,16 @@
    Two Python threads calling the kernels in a loop then run slower than one
    (bench/NOTES.md, sections 15 and 18).
 
-   Such a collision is mostly with another caller of these kernels that has
-   just taken the GIL back and will release it on its next call, a microsecond
-   or two later. So each caller records that it holds the GIL between two
-   calls, and a thread whose kernel ends while another caller holds it spins,
-   for at most LK_GIL_SPIN_NS, until that caller releases the GIL; it then
-   finds the GIL free and does not sleep. A spin that times out clears the
-   record: a caller that has stopped calling costs one bounded spin, not one
-   per call. The record is only a hint, never a cause of a wrong result or a
-   hang; a caller alone pays a load and two stores per call.
+   When several threads call in a loop, such a collision is mostly with
+   another caller of these kernels that has just taken the GIL back and will
+   release it on its next call, a microsecond or two later. So each caller
+   records that it holds the GIL between two calls, and a thread whose kernel
+   ends while another caller holds it spins, for at most LK_GIL_SPIN_NS, until
+   that caller releases the GIL; it then finds the GIL free and does not
+   sleep. A spin that times out clears the record: a caller that has stopped
+   calling costs one bounded spin, not one per call. The record is only a
+   hint, never a cause of a wrong result or a hang; a caller alone pays two
+   loads and two stores per call.
 
    Without GCC-style atomics, a monotonic clock or a GIL (free-threaded
    builds), calls release and take back the GIL plainly. */
