@@ -18,8 +18,9 @@
    hint, never a cause of a wrong result or a hang; a caller alone pays two
    loads and two stores per call.
 
-   Without GCC-style atomics, a monotonic clock or a GIL (free-threaded
-   builds), calls release and take back the GIL plainly. */
+   The spin needs GCC's atomic builtins (GCC, Clang), POSIX's monotonic clock
+   (Linux, macOS) and a GIL; elsewhere (MSVC, Windows, free-threaded builds)
+   calls release and take back the GIL plainly, as the README says. */
 #ifndef LK_GIL_H
 #define LK_GIL_H
 
