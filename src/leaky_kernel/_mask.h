@@ -101,11 +101,12 @@ static inline __m128d lk_bit_lanes_pd(unsigned bits)
 #if LK_HAVE_MASK_SIMD
 #define LK_LANES(T) (LK_STREAM_BYTES / (int)sizeof(T))
 
-/* Prefetch the lines of p[0 .. bytes) LK_PREFETCH_LINES lines ahead. */
+/* Prefetch the lines of p[0 .. bytes) LK_PREFETCH_BYTES ahead: p is the one
+ * large array a mask kernel reads (the mask is 32 or 64 times smaller). */
 static inline void lk_prefetch_ahead(const void *p, size_t bytes)
 {
     for (size_t i = 0; i < bytes; i += LK_LINE_BYTES)
-        _mm_prefetch((const char *)p + i + LK_PREFETCH_LINES * LK_LINE_BYTES, _MM_HINT_NTA);
+        _mm_prefetch((const char *)p + i + LK_PREFETCH_BYTES, _MM_HINT_NTA);
 }
 
 /* For each dtype T (vector suffix sfx):

@@ -52,12 +52,14 @@ typedef __m128d lk_vec_pd;
 #endif
 
 #if LK_HAVE_STREAM
-/* Bytes per cache line: each iteration streams one whole output line, and
- * the inputs are prefetched this many output lines ahead with the
- * non-temporal hint (both measured, bench/NOTES.md). Prefetches are hints:
- * past the end of the arrays they do nothing. */
+/* Bytes per cache line: each iteration streams one whole output line. The
+ * inputs are prefetched with the non-temporal hint, LK_PREFETCH_BYTES ahead
+ * of the reads in all: the forward's one input array gets all of it, the
+ * backward's two get half each, whatever the step (measured against 512 B
+ * and 2 KiB, bench/NOTES.md). Prefetches are hints: past the end of the
+ * arrays they do nothing. */
 #define LK_LINE_BYTES 64
-#define LK_PREFETCH_LINES 8
+#define LK_PREFETCH_BYTES 1024
 
 /* One vector of an operand with elements `step` apart: `width` contiguous
  * elements, or the even-indexed ones of the next 2 * width. */
@@ -76,7 +78,8 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
 {                                                                                    \
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
-    const Py_ssize_t ahead = (step) * LK_PREFETCH_LINES * line;                     \
+    const Py_ssize_t inputs = sign == value ? 1 : 2;                                \
+    const Py_ssize_t ahead = LK_PREFETCH_BYTES / inputs / sizeof(T);                \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
     const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
     Py_ssize_t i = 0, k, p;                                                          \
