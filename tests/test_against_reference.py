@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import kernels
-from leaky_kernel._testing import bits_equal
+from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
 
 # Arrays below this many elements run serially.
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
@@ -214,6 +214,19 @@ def test_large_layouts_match_reference(make_operand, dtype, layout_name, n_threa
             (np.ascontiguousarray(grad_output), x),
         ]:
             assert bits_equal(lk.leaky_relu_backward(g, x_, slope, num_threads=n_threads), expected)
+
+
+@pytest.mark.parametrize("layout_name", list(LARGE_LAYOUTS))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_quiet_nan_payloads_come_through_in_every_layout(rng, dtype, layout_name):
+    """As bits_equal, and the payload of each quiet NaN too (see test_kernels)."""
+    base_shape, view = LARGE_LAYOUTS[layout_name]
+    x = view(put_quiet_nans(rng, random_operand(rng, base_shape, dtype)))
+    g = view(put_quiet_nans(rng, random_operand(rng, base_shape, dtype)))
+    assert bits_identical(lk.leaky_relu(x, 0.25), reference.leaky_relu(x, 0.25))
+    assert bits_identical(
+        lk.leaky_relu_backward(g, x, 0.25), reference.leaky_relu_backward(g, x, 0.25)
+    )
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])

@@ -9,7 +9,7 @@ import pytest
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels, load
-from leaky_kernel._testing import bits_equal, random_operand
+from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
 from leaky_kernel._threads import threads_for
 
 KERNEL_NAMES = {np.float32: "float", np.float64: "double"}
@@ -91,6 +91,30 @@ def test_streaming_every_other_column_matches_oracle(
     streaming_always.leaky_select[KERNEL_NAMES[dtype]](g, x, out, 0.25, n_threads)
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("stream", [False, True], ids=["stored", "streamed"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_quiet_nan_payloads_come_through_as_in_the_oracle(
+    level_kernels, dtype, forward, stream, n_threads
+):
+    """bits_equal lets any NaN stand for another; here the payloads must match
+    too. Signalling NaNs are left out: the oracle passes one in grad_output
+    through unchanged, while LLVM may compute that `g` as `g * 1`, which quiets it."""
+    size = level_kernels.PARALLEL_MIN_SIZE + 4321
+    rng = np.random.default_rng(size)
+    x = put_quiet_nans(rng, random_operand(rng, size, dtype))
+    g = put_quiet_nans(rng, random_operand(rng, size, dtype))
+    value = x if forward else g
+    previous = level_kernels.set_stream_min_bytes(0 if stream else 1 << 62)
+    try:
+        got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads, threads_for)
+    finally:
+        level_kernels.set_stream_min_bytes(previous)
+    assert bits_identical(got, expected(value, x, 0.25, forward))
 
 GUARDED_READS = """
 import ctypes, mmap, sys

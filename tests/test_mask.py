@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels, load
-from leaky_kernel._testing import bits_equal, random_operand
+from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
 
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
@@ -105,6 +105,19 @@ def test_forward_and_backward_match_reference(
     assert type(grad) is type(expected)
     assert bits_equal(grad, expected)
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_quiet_nan_payloads_come_through(rng, dtype, n_threads):
+    """As bits_equal, and the payload of each quiet NaN too (see test_kernels)."""
+    size = PARALLEL_MIN_SIZE + 4321
+    x = put_quiet_nans(rng, random_operand(rng, size, dtype))
+    g = put_quiet_nans(rng, random_operand(rng, size, dtype))
+    y, mask = lk.leaky_relu_forward_mask(x, 0.25, num_threads=n_threads)
+    assert bits_identical(y, reference.leaky_relu(x, 0.25))
+    grad = lk.leaky_relu_backward_mask(g, mask, 0.25, num_threads=n_threads)
+    assert bits_identical(grad, reference.leaky_relu_backward(g, x, 0.25))
 
 # Either side of the serial cutoff and of a mask byte; the odd sizes leave a
 # ragged last span and a partial last byte.

@@ -29,3 +29,33 @@ def random_operand(rng, shape, dtype):
     x[mask] = rng.choice(special, size=int(mask.sum()))
     with np.errstate(all="ignore"):
         return x.astype(dtype)
+
+
+# Quiet NaNs of each float dtype: both signs, empty, small and full payloads.
+QUIET_NANS = {
+    np.dtype(np.float16): np.array([0x7E00, 0xFE00, 0x7E01, 0xFE55, 0x7FFF], np.uint16),
+    np.dtype(np.float32): np.array(
+        [0x7FC00000, 0xFFC00000, 0x7FC00001, 0xFFD2345F, 0x7FFFFFFF], np.uint32
+    ),
+    np.dtype(np.float64): np.array(
+        [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF800000000ABCD, 0xFFFC000012345678,
+         0x7FFFFFFFFFFFFFFF],
+        np.uint64,
+    ),
+}
+
+
+def put_quiet_nans(rng, a, fraction=0.2):
+    """Overwrite about `fraction` of float array `a` with assorted quiet NaNs."""
+    nan = rng.random(a.shape) < fraction
+    a[nan] = np.resize(QUIET_NANS[a.dtype], int(nan.sum())).view(a.dtype)
+    return a
+
+
+def bits_identical(a, b):
+    """Equal bit for bit, NaN payloads included."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    ints = np.dtype(f"u{a.dtype.itemsize}")
+    return np.array_equal(np.ascontiguousarray(a).view(ints), np.ascontiguousarray(b).view(ints))
