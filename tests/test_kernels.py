@@ -92,8 +92,6 @@ def test_streaming_every_other_column_matches_oracle(
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
 
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
 @pytest.mark.parametrize("stream", [False, True], ids=["stored", "streamed"])
@@ -115,6 +113,7 @@ def test_quiet_nan_payloads_come_through_as_in_the_oracle(
     finally:
         level_kernels.set_stream_min_bytes(previous)
     assert bits_identical(got, expected(value, x, 0.25, forward))
+
 
 GUARDED_READS = """
 import ctypes, mmap, sys

@@ -106,7 +106,6 @@ def test_forward_and_backward_match_reference(
     assert bits_equal(grad, expected)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_quiet_nan_payloads_come_through(rng, dtype, n_threads):
@@ -118,6 +117,7 @@ def test_quiet_nan_payloads_come_through(rng, dtype, n_threads):
     assert bits_identical(y, reference.leaky_relu(x, 0.25))
     grad = lk.leaky_relu_backward_mask(g, mask, 0.25, num_threads=n_threads)
     assert bits_identical(grad, reference.leaky_relu_backward(g, x, 0.25))
+
 
 # Either side of the serial cutoff and of a mask byte; the odd sizes leave a
 # ragged last span and a partial last byte.
