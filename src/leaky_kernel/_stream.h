@@ -61,6 +61,10 @@ typedef __m128d lk_vec_pd;
 #define LK_LINE_BYTES 64
 #define LK_PREFETCH_BYTES 1024
 
+/* The select of element j, for the heads and tails outside whole lines. */
+#define LK_SELECT_AT(value, sign, slope, j) \
+    ((sign)[j] > 0 ? (value)[j] : (slope) * (value)[j])
+
 /* One vector of an operand with elements `step` apart: `width` contiguous
  * elements, or the even-indexed ones of the next 2 * width. */
 #define LK_LOAD_STEP1(sfx, p, width) LK_OP(loadu, sfx)(p)
@@ -84,7 +88,7 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
     const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
     Py_ssize_t i = 0, k, p;                                                          \
     for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)               \
-        out[i] = sign[(step) * i] > 0 ? value[(step) * i] : slope * value[(step) * i]; \
+        out[i] = LK_SELECT_AT(value, sign, slope, (step) * i);                      \
     /* The last vector of a step-2 line also reads the element after its last \
      * even one: stop while that is still an operand element. */                  \
     for (; (step) * (i + line) <= (step) * (n - 1) + 1; i += line) {                 \
@@ -102,7 +106,7 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
         }                                                                            \
     }                                                                                \
     for (; i < n; i++)                                                               \
-        out[i] = sign[(step) * i] > 0 ? value[(step) * i] : slope * value[(step) * i]; \
+        out[i] = LK_SELECT_AT(value, sign, slope, (step) * i);                      \
 }
 LK_DEFINE_STREAM_SELECT(lk_stream_select_float, float, ps, 1)
 LK_DEFINE_STREAM_SELECT(lk_stream_select_double, double, pd, 1)
