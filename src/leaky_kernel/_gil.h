@@ -31,7 +31,8 @@
 
 #define LK_GIL_SPIN_NS 10000
 
-/* The caller that holds the GIL between two calls, or NULL. */
+/* The caller that holds the GIL between two calls, or NULL. One per kernel
+   module: the package calls one level's module, so all callers share it. */
 static PyThreadState *lk_gil_holder;
 
 static inline long long lk_now_ns(void)
