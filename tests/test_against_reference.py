@@ -16,7 +16,14 @@ from hypothesis.extra import numpy as hnp
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import kernels
-from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
+from leaky_kernel._testing import (
+    STREAM_ALWAYS,
+    bits_equal,
+    bits_identical,
+    kernel_choices,
+    put_quiet_nans,
+    random_operand,
+)
 
 # Arrays below this many elements run serially.
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
@@ -252,10 +259,9 @@ def test_slope_of_any_real_type_acts_as_its_float_value(make_operand, slope):
 @pytest.fixture
 def streaming_stores():
     """Non-temporal stores for every separate output, however small. By
-    default only outputs several times the last-level cache take that path."""
-    previous = kernels.set_stream_min_bytes(0)
-    yield
-    kernels.set_stream_min_bytes(previous)
+    default only large outputs take that path."""
+    with kernel_choices(kernels, **STREAM_ALWAYS):
+        yield
 
 
 @pytest.mark.parametrize("n_threads", [1, 3])

@@ -1,6 +1,7 @@
 """The compiled kernels below the public API: every instruction-set level this
 machine runs, the streaming-store path on both sides of its cutoff, the
 serial/parallel cutoff, and the contiguous fast path's applicability rules."""
+import platform
 import sys
 
 import numpy as np
@@ -9,8 +10,16 @@ import pytest
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels, load
-from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
-from leaky_kernel._threads import threads_for
+from leaky_kernel._testing import (
+    STREAM_ALWAYS,
+    STREAM_NEVER,
+    bits_equal,
+    bits_identical,
+    kernel_choices,
+    put_quiet_nans,
+    random_operand,
+)
+from leaky_kernel._threads import call_threads
 
 KERNEL_NAMES = {np.float32: "float", np.float64: "double"}
 
@@ -23,16 +32,17 @@ def level_kernels(request):
 @pytest.fixture
 def streaming_always(level_kernels):
     """The level's kernels with streaming stores for every separate output."""
-    previous = level_kernels.set_stream_min_bytes(0)
-    yield level_kernels
-    level_kernels.set_stream_min_bytes(previous)
+    with kernel_choices(level_kernels, **STREAM_ALWAYS):
+        yield level_kernels
 
 
 def run_general(module, value, sign, slope, n_threads):
     """Call the memoryview entry point on 2-D views, as the general path does."""
     value_2d, sign_2d = np.atleast_2d(value), np.atleast_2d(sign)
     out = np.empty_like(value_2d)
-    module.leaky_select[KERNEL_NAMES[value.dtype.type]](value_2d, sign_2d, out, slope, n_threads)
+    module.leaky_select[KERNEL_NAMES[value.dtype.type]](
+        value_2d, sign_2d, out, slope, n_threads, True
+    )
     return out.reshape(value.shape)
 
 
@@ -56,7 +66,7 @@ def test_each_level_matches_oracle_around_parallel_cutoff(
     for slope in (0.01, 0.0, -1.5, 7.0):
         want = expected(g, x, slope, forward)
         assert bits_equal(run_general(level_kernels, g, x, slope, n_threads), want)
-        got = level_kernels.select_contiguous(g, x, slope, None, n_threads, threads_for)
+        got = level_kernels.select_contiguous(g, x, slope, None, n_threads, call_threads)
         assert bits_equal(got, want)
 
 
@@ -71,7 +81,7 @@ def test_streaming_stores_match_oracle(streaming_always, dtype, forward, n_threa
     x = random_operand(rng, size, dtype)
     g = x if forward else random_operand(rng, size, dtype)
     out = np.empty(size + offset, dtype)[offset:]  # shifts alignment by whole elements
-    streaming_always.select_contiguous(g, x, 0.25, out, n_threads, threads_for)
+    streaming_always.select_contiguous(g, x, 0.25, out, n_threads, call_threads)
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
 
@@ -88,7 +98,7 @@ def test_streaming_every_other_column_matches_oracle(
     x = random_operand(rng, (5, 2 * cols), dtype)[:, ::2]
     g = x if forward else random_operand(rng, (5, 2 * cols), dtype)[:, ::2]
     out = np.empty(x.size + offset, dtype)[offset:].reshape(x.shape)
-    streaming_always.leaky_select[KERNEL_NAMES[dtype]](g, x, out, 0.25, n_threads)
+    streaming_always.leaky_select[KERNEL_NAMES[dtype]](g, x, out, 0.25, n_threads, False)
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
 
@@ -107,11 +117,8 @@ def test_quiet_nan_payloads_come_through_as_in_the_oracle(
     x = put_quiet_nans(rng, random_operand(rng, size, dtype))
     g = put_quiet_nans(rng, random_operand(rng, size, dtype))
     value = x if forward else g
-    previous = level_kernels.set_stream_min_bytes(0 if stream else 1 << 62)
-    try:
-        got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads, threads_for)
-    finally:
-        level_kernels.set_stream_min_bytes(previous)
+    with kernel_choices(level_kernels, **(STREAM_ALWAYS if stream else STREAM_NEVER)):
+        got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads, call_threads)
     assert bits_identical(got, expected(value, x, 0.25, forward))
 
 
@@ -141,7 +148,8 @@ def ending_at_unreadable_page(values):
 
 rng = np.random.default_rng(0)
 for level in LEVELS:
-    load(level).set_stream_min_bytes(0)  # the streaming loops too, at every size
+    # the streaming loops too, at every size
+    load(level).configure(stream_out_min_bytes=0, stream_fresh_min_bytes=0)
 for dtype, name in ((np.float32, "float"), (np.float64, "double")):
     for n in range(1, 80):
         for step in (1, 2):
@@ -151,7 +159,7 @@ for dtype, name in ((np.float32, "float"), (np.float64, "double")):
                 for value, want in ((x, reference.leaky_relu(x, 0.25)),
                                     (g, reference.leaky_relu_backward(g, x, 0.25))):
                     out = np.empty((1, n), dtype)
-                    load(level).leaky_select[name](value[None], x[None], out, 0.25, 1)
+                    load(level).leaky_select[name](value[None], x[None], out, 0.25, 1, False)
                     assert bits_equal(out[0], want), (level, name, step, n)
         x = ending_at_unreadable_page(random_operand(rng, n, dtype))
         g = ending_at_unreadable_page(random_operand(rng, n, dtype))
@@ -174,31 +182,50 @@ def test_vector_reads_stay_inside_the_operands(run_python):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_outputs_on_both_sides_of_the_stream_cutoff(dtype):
-    """Through the public API, with the cutoff this machine chose."""
-    cutoff_elements = kernels.get_stream_min_bytes() // np.dtype(dtype).itemsize
+@pytest.mark.parametrize("fresh", [False, True], ids=["out", "allocating"])
+def test_outputs_on_both_sides_of_the_stream_cutoffs(dtype, fresh):
+    """Through the public API, with a cutoff set here (not the machine's, so
+    the test's memory does not depend on the machine): out= and allocating
+    calls each follow their own cutoff."""
+    cutoff = 1 << 16
+    cutoff_elements = cutoff // np.dtype(dtype).itemsize
+    name = "stream_fresh_min_bytes" if fresh else "stream_out_min_bytes"
     rng = np.random.default_rng(1)
     x = random_operand(rng, cutoff_elements + 1, dtype)
-    for size in (cutoff_elements - 1, cutoff_elements):
-        assert bits_equal(lk.leaky_relu(x[:size], 0.3), reference.leaky_relu(x[:size], 0.3))
-    out = np.empty_like(x)
-    assert lk.leaky_relu_backward(x, x[::-1].copy(), 0.3, out=out) is out
-    assert bits_equal(out, reference.leaky_relu_backward(x, x[::-1], 0.3))
+    with kernel_choices(kernels, **{**STREAM_NEVER, name: cutoff}):
+        for size in (cutoff_elements - 1, cutoff_elements, cutoff_elements + 1):
+            out = None if fresh else np.empty(size, dtype)
+            got = lk.leaky_relu(x[:size], 0.3, out=out)
+            assert bits_equal(got, reference.leaky_relu(x[:size], 0.3))
+            g = x[::-1][:size].copy()
+            got = lk.leaky_relu_backward(g, x[:size], 0.3, out=out)
+            assert bits_equal(got, reference.leaky_relu_backward(g, x[:size], 0.3))
 
 
-def test_stream_cutoff_follows_the_last_level_cache():
-    from leaky_kernel._dispatch import last_level_cache_bytes
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return None
 
-    llc = last_level_cache_bytes()
-    if llc is None:
-        pytest.skip("cache size unknown on this platform")
-    assert kernels.get_stream_min_bytes() == 4 * llc
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
+def test_each_level_is_compiled_for_its_instruction_set():
+    assert load("baseline").SIMD == "SSE2"
+    if "avx2" in LEVELS:
+        assert load("avx2").SIMD == "AVX2"
 
 
-def test_widest_level_is_chosen_by_default(monkeypatch):
+@pytest.mark.skipif(cpu_flags() is None, reason="needs /proc/cpuinfo")
+def test_widest_level_this_cpu_runs_is_chosen_by_default(monkeypatch):
+    """Told by the CPU's own flags, not by the package's detection."""
     monkeypatch.delenv("LEAKY_KERNEL_SIMD", raising=False)
+    has_avx2 = "avx2" in cpu_flags()
+    assert ("avx2" in LEVELS) == has_avx2
     assert kernels is load(LEVELS[-1])
-    assert kernels.SIMD in ("SSE2", "AVX2", "NEON", "unknown")
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert kernels.SIMD == ("AVX2" if has_avx2 else "SSE2")
 
 
 class TestFastPathApplicability:
@@ -210,7 +237,7 @@ class TestFastPathApplicability:
         self.g = random_operand(rng, (40, 30), np.float32)
 
     def call(self, value, sign, slope=0.5, out=None, num_threads=None):
-        return kernels.select_contiguous(value, sign, slope, out, num_threads, threads_for)
+        return kernels.select_contiguous(value, sign, slope, out, num_threads, call_threads)
 
     def test_takes_contiguous_c_and_f(self):
         for layout in (np.ascontiguousarray, np.asfortranarray):

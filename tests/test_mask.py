@@ -14,7 +14,15 @@ from hypothesis.extra import numpy as hnp
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels, load
-from leaky_kernel._testing import bits_equal, bits_identical, put_quiet_nans, random_operand
+from leaky_kernel._testing import (
+    STREAM_ALWAYS,
+    STREAM_NEVER,
+    bits_equal,
+    bits_identical,
+    kernel_choices,
+    put_quiet_nans,
+    random_operand,
+)
 
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
@@ -172,16 +180,13 @@ def test_each_level_and_store_kind_matches_reference(level_kernels, dtype, size,
     out = np.empty(size + offset, dtype)[offset:]
     mask = np.empty((size + 7) // 8 + offset, np.uint8)[offset:]
     name = KERNEL_NAMES[np.dtype(dtype)]
-    previous = level_kernels.set_stream_min_bytes(0 if stream else 1 << 60)
-    try:
-        for n_threads in (1, 2):
-            level_kernels.forward_mask[name](x, out, mask, 2.5, n_threads)
+    with kernel_choices(level_kernels, **(STREAM_ALWAYS if stream else STREAM_NEVER)):
+        for n_threads, fresh in ((1, False), (2, True)):
+            level_kernels.forward_mask[name](x, out, mask, 2.5, n_threads, fresh)
             expected_y, expected_mask = reference.leaky_relu_forward_mask(x, 2.5)
             assert bits_equal(out, expected_y) and bits_equal(mask, expected_mask)
-            level_kernels.backward_mask[name](g, mask, out, 2.5, n_threads)
+            level_kernels.backward_mask[name](g, mask, out, 2.5, n_threads, fresh)
             assert bits_equal(out, reference.leaky_relu_backward(g, x, 2.5))
-    finally:
-        level_kernels.set_stream_min_bytes(previous)
 
 
 def test_unused_bits_of_the_last_byte_are_zero():

@@ -21,6 +21,7 @@ import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import kernels
 from leaky_kernel._testing import bits_equal
+from leaky_kernel._threads import THREAD_CAP
 
 # Arrays below this many elements run serially.
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
@@ -31,16 +32,32 @@ requires_openmp = pytest.mark.skipif(
 LARGE = 3 * PARALLEL_MIN_SIZE + 5
 
 
+@pytest.fixture
+def uncapped(monkeypatch):
+    """Thread counts up to 8 pass unclamped, even on a machine with fewer CPUs,
+    so that spans split three and more ways run anywhere."""
+    from leaky_kernel import _threads
+
+    monkeypatch.setattr(_threads, "THREAD_CAP", 8)
+
+
 @requires_openmp
 @pytest.mark.parametrize("n", [1, 3, 8, np.int64(2)], ids=repr)
-def test_get_num_threads_follows_set_num_threads(n):
+def test_get_num_threads_follows_set_num_threads_up_to_the_cap(n):
     lk.set_num_threads(n)
-    assert lk.get_num_threads() == n
+    assert lk.get_num_threads() == min(n, THREAD_CAP)
     assert type(lk.get_num_threads()) is int
 
 
 @requires_openmp
-def test_set_num_threads_none_returns_to_the_openmp_default():
+@pytest.mark.parametrize("n", [3, 8])
+def test_get_num_threads_follows_set_num_threads_uncapped(uncapped, n):
+    lk.set_num_threads(n)
+    assert lk.get_num_threads() == n
+
+
+@requires_openmp
+def test_set_num_threads_none_returns_to_the_openmp_default(uncapped):
     openmp_default = lk.get_num_threads()
     lk.set_num_threads(openmp_default + 1)
     assert lk.get_num_threads() == openmp_default + 1
@@ -56,7 +73,7 @@ def test_serial_build_reports_one_thread_whatever_the_default():
 
 @requires_openmp
 @pytest.mark.parametrize("limit", [1, 3])
-def test_threadpool_limits_apply_without_a_package_default(make_operand, limit):
+def test_threadpool_limits_apply_without_a_package_default(uncapped, make_operand, limit):
     x = make_operand(LARGE, np.float32)
     with threadpool_limits(limits=limit, user_api="openmp"):
         assert lk.get_num_threads() == limit
@@ -64,7 +81,7 @@ def test_threadpool_limits_apply_without_a_package_default(make_operand, limit):
 
 
 @requires_openmp
-def test_package_default_takes_precedence_over_threadpool_limits():
+def test_package_default_takes_precedence_over_threadpool_limits(uncapped):
     lk.set_num_threads(3)
     with threadpool_limits(limits=1, user_api="openmp"):
         assert lk.get_num_threads() == 3
@@ -78,13 +95,13 @@ def test_omp_num_threads_is_respected(run_python, value):
         env={"OMP_NUM_THREADS": value},
     )
     assert process.returncode == 0, process.stderr
-    expected = int(value) if lk.openmp_enabled() else 1
+    expected = min(int(value), THREAD_CAP) if lk.openmp_enabled() else 1
     assert process.stdout.strip() == str(expected)
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_results_do_not_depend_on_the_thread_count(make_operand, dtype, direction):
+def test_results_do_not_depend_on_the_thread_count(uncapped, make_operand, dtype, direction):
     grad_output, x = make_operand(LARGE, dtype), make_operand(LARGE, dtype)
 
     def call(**kwargs):

@@ -8,6 +8,7 @@
     leaky_relu_backward_mask(grad_output, mask, negative_slope=0.01, *, alpha=None,
                              out=None, num_threads=None)
     LeakyReLU(negative_slope=0.01, *, alpha=None, inplace=False, num_threads=None)
+    tune(), set_tuning(**choices), get_tuning(): fitting the kernels to this machine
 
 `reference` holds the NumPy oracle with the same signatures.
 """
@@ -16,6 +17,7 @@ from ._api import leaky_relu, leaky_relu_backward
 from ._mask import leaky_relu_backward_mask, leaky_relu_forward_mask
 from ._openmp import openmp_enabled
 from ._threads import get_num_threads, set_num_threads
+from ._tuning import get_tuning, set_tuning, tune
 from ._version import __version__
 from .layer import LeakyReLU
 
@@ -28,6 +30,9 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "openmp_enabled",
+    "tune",
+    "set_tuning",
+    "get_tuning",
     "reference",
     "__version__",
 ]

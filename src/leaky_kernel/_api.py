@@ -3,7 +3,7 @@ import numpy as np
 
 from ._dispatch import by_dtype, kernels
 from ._layout import common_2d, deliver_result, kernel_operand, kernel_writes_directly
-from ._threads import threads_for
+from ._threads import call_threads
 from ._validation import (
     DEFAULT_SLOPE,
     backward_operands,
@@ -39,7 +39,7 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_thr
     """
     slope = _slope_as_given(negative_slope, alpha)
     if slope is not None:
-        result = kernels.select_contiguous(x, x, slope, out, num_threads, threads_for)
+        result = kernels.select_contiguous(x, x, slope, out, num_threads, call_threads)
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)
@@ -72,7 +72,9 @@ def leaky_relu_backward(
     if slope is not None and (
         x_is_output is False or (x_is_output is True and isinstance(slope, float) and slope >= 0)
     ):
-        result = kernels.select_contiguous(grad_output, x, slope, out, num_threads, threads_for)
+        result = kernels.select_contiguous(
+            grad_output, x, slope, out, num_threads, call_threads
+        )
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)
@@ -89,7 +91,8 @@ def _select(value, sign, slope, dtype, out, num_threads):
     compute = compute_dtype(dtype)
     value = kernel_operand(value, compute)
     sign = value if sign is None else kernel_operand(sign, compute)
-    target = out if kernel_writes_directly(out, compute, (value, sign)) else np.empty_like(value)
+    fresh = not kernel_writes_directly(out, compute, (value, sign))
+    target = np.empty_like(value) if fresh else out
     if target.size:
         views = common_2d([target, value, sign])
         if views is None:  # no common order merges the axes: copy into the target's layout
@@ -97,12 +100,10 @@ def _select(value, sign, slope, dtype, out, num_threads):
             value = _copy_into(np.empty_like(target), value)
             sign = value if forward else _copy_into(np.empty_like(target), sign)
             if common_2d([target, value, sign]) is None:  # out's own axes do not merge
-                target = np.empty_like(value)
+                target, fresh = np.empty_like(value), True
             views = common_2d([target, value, sign])
         target_2d, value_2d, sign_2d = views
-        _KERNELS[compute](
-            value_2d, sign_2d, target_2d, slope, threads_for(target.size, num_threads)
-        )
+        _KERNELS[compute](value_2d, sign_2d, target_2d, slope, call_threads(num_threads), fresh)
     return deliver_result(target, dtype, out)
 
 

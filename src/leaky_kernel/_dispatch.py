@@ -1,5 +1,4 @@
-"""Fitting the kernels to this machine, once at import: the widest kernel
-build this CPU runs, and the streaming-store cutoff from its cache size.
+"""Choosing the kernel build, once at import: the widest one this CPU runs.
 
 The same kernel source is compiled once per instruction-set level, as NumPy
 does it: a portable baseline (SSE2 on x86-64, whatever the platform's default
@@ -8,7 +7,6 @@ one's does. Importing the AVX2 module on a CPU without AVX2 could fault, so the
 CPU is asked first. LEAKY_KERNEL_SIMD=baseline (or avx2) picks a level, for
 tests and comparisons.
 """
-import glob
 import importlib
 import importlib.util
 import os
@@ -54,28 +52,7 @@ def _chosen_level():
     return requested or LEVELS[-1]
 
 
-def last_level_cache_bytes():
-    """Size of the largest CPU cache, from Linux sysfs; None where unknown."""
-    sizes = []
-    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        if text[-1:] in units and text[:-1].isdigit():
-            sizes.append(int(text[:-1]) * units[text[-1]])
-    return max(sizes, default=None)
-
-
 kernels = load(_chosen_level())
-
-# Streaming pays only when the output is well beyond the last-level cache
-# (bench/NOTES.md); the kernels' own default stands where it is unknown.
-_llc = last_level_cache_bytes()
-if _llc:
-    kernels.set_stream_min_bytes(4 * _llc)
 
 
 def by_dtype(fused_kernel):

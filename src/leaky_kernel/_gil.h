@@ -1,26 +1,30 @@
-/* Releasing the GIL for a kernel call, and taking it back.
+/* Handing the GIL between callers of the kernels without sleeping.
 
-   A thread that finds the GIL taken when its kernel ends sleeps on CPython's
+   The kernels release the GIL in Cython `with nogil` blocks. A thread whose
+   kernel ends while another thread holds the GIL sleeps on CPython's
    condition variable until the holder lets go, then waits for a cross-CPU
-   wake-up: about 7 us on the VM measured, more than a whole 2^15-element call.
-   Meanwhile the holder may take the GIL again, and the sleeper sleeps again.
-   Two Python threads calling the kernels in a loop then run slower than one
-   (bench/NOTES.md, sections 15 and 18).
+   wake-up: about 7 us on the VM measured, more than a whole 2^15-element
+   call. Meanwhile the holder may take the GIL again, and the sleeper sleeps
+   again. Two Python threads calling the kernels in a loop then run slower
+   than one (bench/NOTES.md, sections 15 and 18).
 
    When several threads call in a loop, such a collision is mostly with
    another caller of these kernels that has just taken the GIL back and will
    release it on its next call, a microsecond or two later. So each caller
    records that it holds the GIL between two calls, and a thread whose kernel
    ends while another caller holds it spins, for at most LK_GIL_SPIN_NS, until
-   that caller releases the GIL; it then finds the GIL free and does not
-   sleep. A spin that times out clears the record: a caller that has stopped
-   calling costs one bounded spin, not one per call. The record is only a
-   hint, never a cause of a wrong result or a hang; a caller alone pays two
-   loads and two stores per call.
+   that caller releases it; it then finds the GIL free and does not sleep. A
+   spin that times out clears the record: a caller that has stopped calling
+   costs one bounded spin, not one per call. The record is only a hint, never
+   a cause of a wrong result or a hang; a caller alone pays two loads and two
+   stores per call. None of these functions touches a Python object: they
+   run inside the `with nogil` block, before the GIL is taken back, or
+   just after.
 
    The spin needs GCC's atomic builtins (GCC, Clang), POSIX's monotonic clock
    (Linux, macOS) and a GIL; elsewhere (MSVC, Windows, free-threaded builds)
-   calls release and take back the GIL plainly, as the README says. */
+   the three hooks do nothing and calls release and take back the GIL
+   plainly, as the README says. */
 #ifndef LK_GIL_H
 #define LK_GIL_H
 
@@ -31,9 +35,13 @@
 
 #define LK_GIL_SPIN_NS 10000
 
+/* A thread's identity: the address of its own copy of a thread-local. */
+static __thread char lk_this_thread;
+#define LK_SELF ((const void *)&lk_this_thread)
+
 /* The caller that holds the GIL between two calls, or NULL. One per kernel
    module: the package calls one level's module, so all callers share it. */
-static PyThreadState *lk_gil_holder;
+static const void *lk_gil_holder;
 
 static inline long long lk_now_ns(void)
 {
@@ -51,22 +59,25 @@ static inline void lk_cpu_relax(void)
 #endif
 }
 
-static inline PyThreadState *lk_release_gil(void)
+/* Just after the GIL is released. Cleared only once the GIL is free, so that
+   a spinning thread that sees the record cleared finds the GIL free. */
+static inline void lk_gil_released(void)
 {
-    PyThreadState *self = PyEval_SaveThread();
-    /* Cleared only once the GIL is free, so that a spinning thread that sees
-       it cleared finds the GIL free. */
-    if (__atomic_load_n(&lk_gil_holder, __ATOMIC_RELAXED) == self)
-        __atomic_store_n(&lk_gil_holder, (PyThreadState *)NULL, __ATOMIC_RELEASE);
-    return self;
+    if (__atomic_load_n(&lk_gil_holder, __ATOMIC_RELAXED) == LK_SELF)
+        __atomic_store_n(&lk_gil_holder, (const void *)NULL, __ATOMIC_RELEASE);
 }
 
-static inline void lk_wait_for_holder(PyThreadState *holder)
+/* Just before the GIL is taken back: wait, briefly, for another caller that
+   holds it to release it. */
+static inline void lk_gil_wait_for_holder(void)
 {
+    const void *holder = __atomic_load_n(&lk_gil_holder, __ATOMIC_ACQUIRE);
+    if (holder == NULL || holder == LK_SELF)
+        return;
     long long deadline = lk_now_ns() + LK_GIL_SPIN_NS;
     while (__atomic_load_n(&lk_gil_holder, __ATOMIC_ACQUIRE) == holder) {
         if (lk_now_ns() >= deadline) {
-            __atomic_compare_exchange_n(&lk_gil_holder, &holder, (PyThreadState *)NULL, 0,
+            __atomic_compare_exchange_n(&lk_gil_holder, &holder, (const void *)NULL, 0,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED);
             return;
         }
@@ -74,19 +85,17 @@ static inline void lk_wait_for_holder(PyThreadState *holder)
     }
 }
 
-static inline void lk_reacquire_gil(PyThreadState *self)
+/* Just after the GIL is taken back. */
+static inline void lk_gil_reacquired(void)
 {
-    PyThreadState *holder = __atomic_load_n(&lk_gil_holder, __ATOMIC_ACQUIRE);
-    if (holder != NULL && holder != self)
-        lk_wait_for_holder(holder);
-    PyEval_RestoreThread(self);
-    __atomic_store_n(&lk_gil_holder, self, __ATOMIC_RELAXED);
+    __atomic_store_n(&lk_gil_holder, LK_SELF, __ATOMIC_RELAXED);
 }
 
 #else
 
-static inline PyThreadState *lk_release_gil(void) { return PyEval_SaveThread(); }
-static inline void lk_reacquire_gil(PyThreadState *self) { PyEval_RestoreThread(self); }
+static inline void lk_gil_released(void) {}
+static inline void lk_gil_wait_for_holder(void) {}
+static inline void lk_gil_reacquired(void) {}
 
 #endif
 #endif

@@ -15,31 +15,44 @@ native byte order and aligned. The iteration space is the flattened
 rows x cols range. Threads take contiguous, cache-line-aligned spans of it
 (``schedule='static'`` over span indices), and every element goes through the
 same per-element code whatever the span, so results never depend on the
-thread count. Below PARALLEL_MIN_SIZE elements no OpenMP region is entered.
+thread count. A call never starts more threads than it has spans of at least
+`min_thread_elements` elements: below two such spans no OpenMP region is
+entered, and an absurd thread count cannot start thousands of threads.
 
 One row function holds the loops. Its unit-stride loops are what the compiler
 vectorises; they need ``-O3 -fno-trapping-math`` (bench/NOTES.md). A separate
-output (not in place) of at least the stream cutoff is written with
-non-temporal stores (_stream.h), which skip reading the output's cache lines
-before writing them; _dispatch.py sets the cutoff from this machine's cache.
+output (not in place) large enough is written with non-temporal stores
+(_stream.h), which skip reading the output's cache lines before writing them.
 
-Two entry points fill a `Select`:
+Every choice that depends on the machine (the streaming cutoffs for a
+caller's out= and for a freshly allocated result, the software prefetch, the
+elements a thread must have) is a field of `Tuning`, which _tuning.py sets
+through `configure`. A call copies it once, holding the GIL, before it starts:
+changing it while another thread is inside a kernel only affects later calls.
+No choice changes a computed bit.
+
+The GIL is released in Cython-checked ``with nogil`` blocks, for calls large
+enough to gain from it; _gil.h hands it between callers without sleeping.
+
+The entry points fill a `Job` and `run` it:
 
 - ``leaky_select``: typed memoryviews with any 2-D strides, the general path
   (the Python layer has already turned any layout into 2-D views);
 - ``select_contiguous``: the common case, contiguous ndarrays, read through
   NumPy's C API so that small calls do not pay for acquiring memoryviews. It
-  returns None whenever its case does not apply, and then changes nothing.
+  returns None whenever its case does not apply, and then changes nothing;
+- ``forward_mask`` and ``backward_mask``: the sign-mask kernels (below).
 
 This file is compiled once per instruction-set level: each
 ``_kernels_<level>.pyx`` includes it (see _dispatch.py).
 """
 cimport numpy as cnp
-from cpython.pystate cimport PyThreadState
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.limits cimport INT_MAX
-from libc.math cimport isfinite
+from libc.math cimport isfinite, isinf
+from libc.stdlib cimport free, malloc
 
 cnp.import_array()
 
@@ -48,11 +61,24 @@ cdef extern from "numpy/arrayobject.h":
 
 cdef extern from "_stream.h":
     bint LK_HAVE_STREAM
-    void lk_stream_select_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
-    void lk_stream_select_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
-    void lk_stream_select_evens_float(const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
-    void lk_stream_select_evens_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
+    enum:
+        LK_PREFETCH_NONE
+        LK_PREFETCH_T0
+        LK_PREFETCH_NTA
+    void lk_stream_select_float(
+        const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
+    void lk_stream_select_double(
+        const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
+    void lk_stream_select_evens_float(
+        const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
+    void lk_stream_select_evens_double(
+        const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
     void lk_stream_fence() noexcept nogil
+
+cdef extern from "_gil.h":
+    void lk_gil_released() noexcept nogil
+    void lk_gil_wait_for_holder() noexcept nogil
+    void lk_gil_reacquired() noexcept nogil
 
 cdef extern from *:
     """
@@ -77,61 +103,83 @@ cdef extern from *:
 # The instruction set this module was compiled for.
 SIMD = LEAKY_KERNEL_SIMD.decode()
 
-# Below this many elements a call runs serially: starting a parallel region
-# costs more than it saves (measured, bench/NOTES.md).
-PARALLEL_MIN_SIZE = 1 << 15
-cdef Py_ssize_t parallel_min_size = PARALLEL_MIN_SIZE
-
-# Separate outputs at least this large are streamed past the cache: four
-# times the last-level cache, where streaming won in every run (bench/NOTES.md).
-cdef Py_ssize_t stream_min_bytes = 32 << 20
-
-# Calls on fewer elements keep the GIL. Releasing and taking it back (_gil.h)
-# costs a call 0.1-0.2 us, and two Python threads calling at 2^12 elements or
-# fewer gained nothing reliable from it; at 2^13 they gained 1.5x but a lone
-# thread lost 4-11%; from 2^14 releasing won in every run (bench/NOTES.md,
-# sections 16 and 18).
-GIL_RELEASE_MIN_SIZE = 1 << 14
-cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
-
-
-cdef extern from "_gil.h":
-    PyThreadState* lk_release_gil()
-    void lk_reacquire_gil(PyThreadState*)
-
-
-cdef inline PyThreadState* release_gil_if_large(Py_ssize_t size) noexcept:
-    """Release the GIL for a call on `size` elements if it is worth it; pass
-    the result to reacquire_gil. Between the two, touch no Python object."""
-    if size >= gil_release_min_size:
-        return lk_release_gil()
-    return NULL
-
-
-cdef inline void reacquire_gil(PyThreadState* released) noexcept:
-    if released != NULL:
-        lk_reacquire_gil(released)
-
-
-def get_stream_min_bytes():
-    """The smallest separate output, in bytes, written with streaming stores."""
-    return stream_min_bytes
-
-
-def set_stream_min_bytes(nbytes):
-    """Set the streaming cutoff of this module (bytes) and return the previous one."""
-    global stream_min_bytes
-    previous, stream_min_bytes = stream_min_bytes, nbytes
-    return previous
-
-# Threads start their spans on a cache-line boundary.
-cdef Py_ssize_t SPAN_ALIGN_BYTES = 64
+# Whether this build has a streaming-store (and prefetch) loop at all.
+HAVE_STREAM = bool(LK_HAVE_STREAM)
 
 
 def cpu_has_avx2():
     """Whether this CPU (and OS) runs AVX2 code."""
     return LEAKY_KERNEL_CPU_HAS_AVX2()
 
+
+# ============================================================================
+# Tuning
+# ============================================================================
+
+cdef struct Tuning:
+    Py_ssize_t stream_out_min_bytes    # a caller's out= of this size or more is streamed
+    Py_ssize_t stream_fresh_min_bytes  # the same for a freshly allocated result
+    int prefetch                       # LK_PREFETCH_* in the streaming loops
+    Py_ssize_t prefetch_bytes          # how far ahead, shared by the inputs
+    Py_ssize_t min_thread_elements     # a thread takes at least this many elements
+
+PREFETCH_KINDS = {"none": LK_PREFETCH_NONE, "t0": LK_PREFETCH_T0, "nta": LK_PREFETCH_NTA}
+_PREFETCH_NAMES = {code: name for name, code in PREFETCH_KINDS.items()}
+
+# Neutral until _tuning.py configures the module for this machine.
+cdef Tuning tuning = Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14)
+
+# The elements from which a call can use two threads: two spans' worth.
+PARALLEL_MIN_SIZE = 2 * tuning.min_thread_elements
+
+
+def get_configuration():
+    """This module's tuning, as a dict of configure's keywords."""
+    return {
+        "stream_out_min_bytes": tuning.stream_out_min_bytes,
+        "stream_fresh_min_bytes": tuning.stream_fresh_min_bytes,
+        "prefetch": _PREFETCH_NAMES[tuning.prefetch],
+        "prefetch_bytes": tuning.prefetch_bytes,
+        "min_thread_elements": tuning.min_thread_elements,
+    }
+
+
+def configure(**changes):
+    """Change fields of this module's tuning (unknown names are a TypeError,
+    values are checked by _tuning.py); returns the previous configuration,
+    so that ``configure(**previous)`` restores it."""
+    global tuning, PARALLEL_MIN_SIZE
+    previous = get_configuration()
+    unknown = set(changes) - set(previous)
+    if unknown:
+        raise TypeError(f"unknown tuning fields: {sorted(unknown)}")
+    new = {**previous, **changes}
+    tuning = Tuning(
+        new["stream_out_min_bytes"],
+        new["stream_fresh_min_bytes"],
+        PREFETCH_KINDS[new["prefetch"]],
+        new["prefetch_bytes"],
+        max(1, new["min_thread_elements"]),
+    )
+    PARALLEL_MIN_SIZE = 2 * tuning.min_thread_elements
+    return previous
+
+
+# Calls on fewer elements keep the GIL. Releasing and taking it back costs a
+# call 0.1-0.2 us, and two Python threads calling at 2^12 elements or fewer
+# gained nothing reliable from it; at 2^13 they gained 1.5x but a lone thread
+# lost 4-11%; from 2^14 releasing won in every run (bench/NOTES.md, sections
+# 16 and 18).
+GIL_RELEASE_MIN_SIZE = 1 << 14
+cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
+
+# Threads start their spans on a cache-line boundary.
+cdef Py_ssize_t SPAN_ALIGN_BYTES = 64
+
+
+# ============================================================================
+# Jobs: what a call asks for, and running it
+# ============================================================================
 
 cdef struct Operand:
     char* data
@@ -147,6 +195,105 @@ cdef struct Select:
     Py_ssize_t cols
 
 
+cdef enum JobKind:
+    SELECT
+    FORWARD_MASK   # value is x, out the result, mask the sign bits written
+    BACKWARD_MASK  # value is grad_output, mask the sign bits read
+
+
+cdef struct Job:
+    JobKind kind
+    bint is_double
+    Select op            # a mask job's operands are 1 x n and contiguous
+    unsigned char* mask  # mask jobs
+    double slope
+    int n_threads        # from work_threads: at most one per span of work
+    bint fresh_output    # out is a result just allocated, not the caller's memory
+    Tuning tuning
+    char* scratch        # SELECT with a strided operand: STRIDED_SCRATCH per thread
+
+
+cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_elements) noexcept:
+    """The threads a call on `total` elements starts: at most `requested`,
+    and no more than it has spans of at least min_thread_elements."""
+    cdef Py_ssize_t most = total // min_thread_elements
+    if most <= 1 or requested <= 1:
+        return 1
+    return <int>most if most < requested else requested
+
+
+cdef void fill_job(Job* job, JobKind kind, bint is_double, double slope, int requested,
+                   bint fresh_output) noexcept:
+    """The fields every job has; op.rows and op.cols must be set already."""
+    job.kind = kind
+    job.is_double = is_double
+    job.slope = slope
+    job.tuning = tuning  # the copy this call runs with (the GIL is held)
+    job.n_threads = work_threads(job.op.rows * job.op.cols, requested,
+                                 tuning.min_thread_elements)
+    job.fresh_output = fresh_output
+    job.scratch = NULL
+
+
+cdef int run(Job* job) except -1:
+    """Run a filled job, without the GIL for calls large enough to gain from it."""
+    cdef Py_ssize_t size = job.op.rows * job.op.cols
+    cdef bint release = size >= gil_release_min_size
+    if job.kind == SELECT and has_strided_operand(&job.op, 8 if job.is_double else 4):
+        job.scratch = <char*>malloc(job.n_threads * STRIDED_SCRATCH_BYTES)
+        if job.scratch == NULL:
+            raise MemoryError("no memory for the strided rows' buffers")
+    if release:
+        with nogil:
+            lk_gil_released()
+            run_job(job)
+            lk_gil_wait_for_holder()
+        lk_gil_reacquired()
+    else:
+        run_job(job)
+    free(job.scratch)
+    job.scratch = NULL
+    return 0
+
+
+cdef void run_job(const Job* job) noexcept nogil:
+    if job.is_double:
+        run_typed(job, <double>job.slope)
+    else:
+        run_typed(job, <float>job.slope)
+
+
+cdef void run_typed(const Job* job, floating slope) noexcept nogil:
+    if job.kind == SELECT:
+        run_select(job, slope)
+    else:
+        run_mask(job, slope)
+
+
+cdef bint streams(const Job* job, Py_ssize_t nbytes) noexcept nogil:
+    """Whether the job writes its separate output with streaming stores. In
+    place, ordinary stores cost no extra read: the line was just read."""
+    cdef Py_ssize_t min_bytes = (
+        job.tuning.stream_fresh_min_bytes if job.fresh_output else job.tuning.stream_out_min_bytes
+    )
+    return (
+        LK_HAVE_STREAM
+        and nbytes >= min_bytes
+        and job.op.out.data != job.op.value.data
+        and job.op.out.data != job.op.sign.data
+    )
+
+
+cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
+    """Elements per thread span: an even share of n, rounded up to `multiple`."""
+    cdef Py_ssize_t span = (n + n_threads - 1) // n_threads
+    return (span + multiple - 1) // multiple * multiple
+
+
+# ============================================================================
+# The select
+# ============================================================================
+
 cdef inline floating select_one(floating value, floating sign, floating slope) noexcept nogil:
     return value if sign > 0 else slope * value
 
@@ -158,14 +305,16 @@ cdef void select_row(
     Py_ssize_t n,
     floating slope,
     bint stream,
+    const Tuning* t,
+    floating* scratch,  # 3 * STRIDED_BLOCK elements, for strided rows
 ) noexcept nogil:
     cdef Py_ssize_t i
     if value_step == 1 and sign_step == 1 and out_step == 1:
-        if stream and LK_HAVE_STREAM:
+        if stream:
             if floating is float:
-                lk_stream_select_float(value, sign, out, n, slope)
+                lk_stream_select_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
             else:
-                lk_stream_select_double(value, sign, out, n, slope)
+                lk_stream_select_double(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
         elif value == sign:
             # Forward: one input stream; the compiler cannot know value == sign.
             for i in range(n):
@@ -174,12 +323,25 @@ cdef void select_row(
             for i in range(n):
                 out[i] = select_one(value[i], sign[i], slope)
     else:
-        select_strided_row(value, value_step, sign, sign_step, out, out_step, n, slope, stream)
+        select_strided_row(
+            value, value_step, sign, sign_step, out, out_step, n, slope, stream, t, scratch
+        )
 
 
 cdef enum:
     # Elements per block when a strided row goes through contiguous buffers.
     STRIDED_BLOCK = 4096
+    # Bytes of the three buffers of one thread, for the widest dtype. They
+    # live on the heap: on the stack (96 KiB) they overflowed small thread
+    # stacks (64 KiB; musl's default is 128 KiB).
+    STRIDED_SCRATCH_BYTES = 3 * STRIDED_BLOCK * 8
+
+
+cdef bint has_strided_operand(const Select* op, Py_ssize_t item) noexcept nogil:
+    """Whether some operand's columns are not `item` bytes apart."""
+    return not (
+        op.value.col_stride == item and op.sign.col_stride == item and op.out.col_stride == item
+    )
 
 
 cdef inline void gather(
@@ -205,25 +367,27 @@ cdef void select_strided_row(
     Py_ssize_t n,
     floating slope,
     bint stream,
+    const Tuning* t,
+    floating* scratch,
 ) noexcept nogil:
     """A strided row, copied block by block through contiguous buffers so that
     the select runs in the vectorised loop: a strided select compiles to a
     branch per element, mispredicted half the time on mixed signs. A
     contiguous output is written directly, streamed if `stream`; streamed
     step-2 rows (every other column) skip the buffers (_stream.h)."""
-    cdef floating value_buf[STRIDED_BLOCK]
-    cdef floating sign_buf[STRIDED_BLOCK]
-    cdef floating out_buf[STRIDED_BLOCK]
+    cdef floating* value_buf = scratch
+    cdef floating* sign_buf = scratch + STRIDED_BLOCK
+    cdef floating* out_buf = scratch + 2 * STRIDED_BLOCK
     cdef bint forward = value == sign and value_step == sign_step
     cdef floating* sign_src = sign_buf
     cdef Py_ssize_t start = 0
     cdef Py_ssize_t m, i
     cdef floating* dest
-    if stream and LK_HAVE_STREAM and value_step == 2 and sign_step == 2 and out_step == 1:
+    if stream and value_step == 2 and sign_step == 2 and out_step == 1:
         if floating is float:
-            lk_stream_select_evens_float(value, sign, out, n, slope)
+            lk_stream_select_evens_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
         else:
-            lk_stream_select_evens_double(value, sign, out, n, slope)
+            lk_stream_select_evens_double(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
         return
     if forward:
         sign_src = value_buf
@@ -233,7 +397,7 @@ cdef void select_strided_row(
         if not forward:
             gather(sign + start * sign_step, sign_step, sign_buf, m)
         dest = out + start if out_step == 1 else out_buf
-        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, stream and out_step == 1)
+        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, stream and out_step == 1, t, NULL)
         if out_step != 1:
             for i in range(m):
                 out[(start + i) * out_step] = out_buf[i]
@@ -241,9 +405,11 @@ cdef void select_strided_row(
 
 
 cdef void select_span(
-    const Select* op, Py_ssize_t start, Py_ssize_t stop, floating slope, bint stream
+    const Job* job, Py_ssize_t start, Py_ssize_t stop, floating slope, bint stream,
+    floating* scratch,
 ) noexcept nogil:
     """Elements [start, stop) of the flattened rows x cols iteration space."""
+    cdef const Select* op = &job.op
     cdef Py_ssize_t row = start // op.cols
     cdef Py_ssize_t col = start - row * op.cols
     cdef Py_ssize_t n
@@ -257,39 +423,33 @@ cdef void select_span(
             op.sign.col_stride // item,
             <floating*>(op.out.data + row * op.out.row_stride + col * op.out.col_stride),
             op.out.col_stride // item,
-            n, slope, stream,
+            n, slope, stream, &job.tuning, scratch,
         )
         start += n
         row += 1
         col = 0
-    if stream and LK_HAVE_STREAM:
+    if stream:
         lk_stream_fence()
 
 
-cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
-    """Elements per thread span: an even share of n, rounded up to `multiple`."""
-    cdef Py_ssize_t span = (n + n_threads - 1) // n_threads
-    return (span + multiple - 1) // multiple * multiple
-
-
-cdef void run_select(const Select* op, floating slope, int n_threads) noexcept nogil:
-    cdef Py_ssize_t total = op.rows * op.cols
-    # In place, ordinary stores cost no extra read: the line was just read.
-    cdef bint stream = (
-        total * <Py_ssize_t>sizeof(floating) >= stream_min_bytes
-        and op.out.data != op.value.data
-        and op.out.data != op.sign.data
-    )
+cdef void run_select(const Job* job, floating slope) noexcept nogil:
+    cdef Py_ssize_t total = job.op.rows * job.op.cols
+    cdef bint stream = streams(job, total * <Py_ssize_t>sizeof(floating))
+    cdef floating* scratch = <floating*>job.scratch
+    cdef Py_ssize_t per_thread = STRIDED_SCRATCH_BYTES // sizeof(floating)
     cdef Py_ssize_t span, n_spans, s
     if total == 0:
         return
-    if n_threads <= 1:
-        select_span(op, 0, total, slope, stream)
+    if job.n_threads <= 1:
+        select_span(job, 0, total, slope, stream, scratch)
         return
-    span = thread_span(total, n_threads, SPAN_ALIGN_BYTES // sizeof(floating))
+    span = thread_span(total, job.n_threads, SPAN_ALIGN_BYTES // sizeof(floating))
     n_spans = (total + span - 1) // span
-    for s in prange(n_spans, schedule='static', num_threads=n_threads):
-        select_span(op, s * span, min(total, (s + 1) * span), slope, stream)
+    for s in prange(n_spans, schedule='static', num_threads=n_spans):
+        select_span(
+            job, s * span, min(total, (s + 1) * span), slope, stream,
+            scratch + s * per_thread if scratch != NULL else NULL,
+        )
 
 
 def leaky_select(
@@ -298,21 +458,21 @@ def leaky_select(
     floating[:, :] out,          # OUT
     double negative_slope,
     int n_threads,
+    bint fresh_output,
 ):
-    """out = value where sign > 0, else negative_slope * value, for any 2-D strides."""
-    cdef Select op
-    cdef PyThreadState* released
-    cdef floating slope = <floating>negative_slope
+    """out = value where sign > 0, else negative_slope * value, for any 2-D
+    strides, on at most n_threads threads. `fresh_output`: out was just
+    allocated for this call (the tuning may then choose other stores)."""
+    cdef Job job
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
-    op.rows = out.shape[0]
-    op.cols = out.shape[1]
-    op.value = Operand(<char*>&value[0, 0], value.strides[0], value.strides[1])
-    op.sign = Operand(<char*>&sign[0, 0], sign.strides[0], sign.strides[1])
-    op.out = Operand(<char*>&out[0, 0], out.strides[0], out.strides[1])
-    released = release_gil_if_large(op.rows * op.cols)
-    run_select(&op, slope, n_threads)
-    reacquire_gil(released)
+    job.op.rows = out.shape[0]
+    job.op.cols = out.shape[1]
+    job.op.value = Operand(<char*>&value[0, 0], value.strides[0], value.strides[1])
+    job.op.sign = Operand(<char*>&sign[0, 0], sign.strides[0], sign.strides[1])
+    job.op.out = Operand(<char*>&out[0, 0], out.strides[0], out.strides[1])
+    fill_job(&job, SELECT, floating is double, negative_slope, n_threads, fresh_output)
+    run(&job)
 
 
 cdef int contiguous_order(object a, int typenum):
@@ -342,24 +502,24 @@ cdef bint overlaps(cnp.ndarray a, cnp.ndarray b):
     return a0 < b0 + cnp.PyArray_NBYTES(b) and b0 < a0 + cnp.PyArray_NBYTES(a)
 
 
-def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for):
+def select_contiguous(value, sign, negative_slope, out, num_threads, call_threads):
     """value where sign > 0, else slope * value, or None when this case does not apply.
 
     It applies when value and sign are exact ndarrays of one dtype (float32 or
     float64), native, aligned, at least 1-d, of one shape and contiguous in one
     order; out is None or such an array, writeable, that is value or overlaps
-    neither input; negative_slope is a finite float; num_threads is None or a
-    positive int. `threads_for(size, num_threads)` gives the thread count of a
-    parallel-sized call. Returning None, it has checked nothing aloud and
-    changed nothing: the general path checks and reports.
+    neither input; negative_slope is a float that is finite in that dtype;
+    num_threads is None or a positive int. `call_threads(num_threads)` gives
+    the threads a call may use; it is asked only when the call is large enough
+    for two. Returning None, it has checked nothing aloud and changed nothing:
+    the general path checks and reports.
     """
     cdef int order, typenum
     cdef cnp.ndarray v, s, o
-    cdef Select op
+    cdef Job job
     cdef double slope
     cdef Py_ssize_t size, item
-    cdef int n_threads = 1
-    cdef PyThreadState* released
+    cdef int requested = 1
     if not isinstance(negative_slope, float):
         return None
     slope = negative_slope
@@ -371,6 +531,8 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
         return None
     typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
     if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
+        return None
+    if typenum == cnp.NPY_FLOAT and isinf(<float>slope):
         return None
     order = contiguous_order(value, typenum)
     if order == 0:
@@ -393,20 +555,16 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
         if (o is not v and overlaps(o, v)) or (o is not s and s is not v and overlaps(o, s)):
             return None
     size = cnp.PyArray_SIZE(v)
-    if size >= parallel_min_size:
-        n_threads = threads_for(size, num_threads)
+    if size >= 2 * tuning.min_thread_elements:
+        requested = call_threads(num_threads)
     item = cnp.PyArray_ITEMSIZE(v)
-    op.rows = 1
-    op.cols = size
-    op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
-    op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
-    op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
-    released = release_gil_if_large(size)
-    if typenum == cnp.NPY_FLOAT:
-        run_select(&op, <float>slope, n_threads)
-    else:
-        run_select(&op, slope, n_threads)
-    reacquire_gil(released)
+    job.op.rows = 1
+    job.op.cols = size
+    job.op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
+    job.op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
+    job.op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
+    fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, requested, out is None)
+    run(&job)
     return o
 
 
@@ -432,13 +590,17 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, threads_for
 cdef extern from "_mask.h":
     bint LK_HAVE_MASK_SIMD
     void lk_mask_forward_float(
-        const float*, float*, unsigned char*, Py_ssize_t, float, bint) noexcept nogil
+        const float*, float*, unsigned char*, Py_ssize_t, float, bint, int, Py_ssize_t
+    ) noexcept nogil
     void lk_mask_forward_double(
-        const double*, double*, unsigned char*, Py_ssize_t, double, bint) noexcept nogil
+        const double*, double*, unsigned char*, Py_ssize_t, double, bint, int, Py_ssize_t
+    ) noexcept nogil
     void lk_mask_backward_float(
-        const float*, const unsigned char*, float*, Py_ssize_t, float, bint) noexcept nogil
+        const float*, const unsigned char*, float*, Py_ssize_t, float, bint, int, Py_ssize_t
+    ) noexcept nogil
     void lk_mask_backward_double(
-        const double*, const unsigned char*, double*, Py_ssize_t, double, bint) noexcept nogil
+        const double*, const unsigned char*, double*, Py_ssize_t, double, bint, int, Py_ssize_t
+    ) noexcept nogil
 
 # A span is whole cache lines of the mask (64 bytes of bits): threads then
 # share no line of the mask, and their data spans are whole lines long.
@@ -492,15 +654,18 @@ cdef void forward_mask_span(
     Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
     floating slope,
     bint stream,
+    const Tuning* t,
 ) noexcept nogil:
     cdef Py_ssize_t first = start // 8
     cdef Py_ssize_t whole = (stop - start) // 8
     cdef Py_ssize_t b, i
     if LK_HAVE_MASK_SIMD:
         if floating is float:
-            lk_mask_forward_float(x + start, out + start, mask + first, whole, slope, stream)
+            lk_mask_forward_float(x + start, out + start, mask + first, whole, slope, stream,
+                                  t.prefetch, t.prefetch_bytes)
         else:
-            lk_mask_forward_double(x + start, out + start, mask + first, whole, slope, stream)
+            lk_mask_forward_double(x + start, out + start, mask + first, whole, slope, stream,
+                                   t.prefetch, t.prefetch_bytes)
     else:
         for b in range(first, first + whole):
             mask[b] = forward_byte(x + 8 * b, out + 8 * b, 8, slope)
@@ -516,15 +681,18 @@ cdef void backward_mask_span(
     Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
     floating slope,
     bint stream,
+    const Tuning* t,
 ) noexcept nogil:
     cdef Py_ssize_t first = start // 8
     cdef Py_ssize_t whole = (stop - start) // 8
     cdef Py_ssize_t b, i
     if LK_HAVE_MASK_SIMD:
         if floating is float:
-            lk_mask_backward_float(g + start, mask + first, out + start, whole, slope, stream)
+            lk_mask_backward_float(g + start, mask + first, out + start, whole, slope, stream,
+                                   t.prefetch, t.prefetch_bytes)
         else:
-            lk_mask_backward_double(g + start, mask + first, out + start, whole, slope, stream)
+            lk_mask_backward_double(g + start, mask + first, out + start, whole, slope, stream,
+                                    t.prefetch, t.prefetch_bytes)
     else:
         for b in range(first, first + whole):
             backward_byte(g + 8 * b, mask[b], out + 8 * b, 8, slope)
@@ -533,37 +701,40 @@ cdef void backward_mask_span(
         backward_byte(g + i, mask[first + whole], out + i, <int>(stop - i), slope)
 
 
-cdef void run_forward_mask(
-    const floating* x,    # IN
-    floating* out,        # OUT
-    unsigned char* mask,  # OUT
-    Py_ssize_t n, floating slope, int n_threads,
-) noexcept nogil:
-    # In place, ordinary stores cost no extra read: the line was just read.
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes and out != x
-    cdef Py_ssize_t span, s
-    if n_threads <= 1:
-        forward_mask_span(x, out, mask, 0, n, slope, stream)
-        return
-    span = thread_span(n, n_threads, MASK_SPAN_ELEMENTS)
-    for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
-        forward_mask_span(x, out, mask, s * span, min(n, (s + 1) * span), slope, stream)
+cdef void mask_span(const Job* job, Py_ssize_t start, Py_ssize_t stop, floating slope,
+                    bint stream) noexcept nogil:
+    cdef const floating* data = <const floating*>job.op.value.data
+    cdef floating* out = <floating*>job.op.out.data
+    if job.kind == FORWARD_MASK:
+        forward_mask_span(data, out, job.mask, start, stop, slope, stream, &job.tuning)
+    else:
+        backward_mask_span(data, job.mask, out, start, stop, slope, stream, &job.tuning)
 
 
-cdef void run_backward_mask(
-    const floating* g,          # IN
-    const unsigned char* mask,  # IN
-    floating* out,              # OUT
-    Py_ssize_t n, floating slope, int n_threads,
-) noexcept nogil:
-    cdef bint stream = n * <Py_ssize_t>sizeof(floating) >= stream_min_bytes and out != g
-    cdef Py_ssize_t span, s
-    if n_threads <= 1:
-        backward_mask_span(g, mask, out, 0, n, slope, stream)
+cdef void run_mask(const Job* job, floating slope) noexcept nogil:
+    cdef Py_ssize_t n = job.op.cols
+    cdef bint stream = streams(job, n * <Py_ssize_t>sizeof(floating))
+    cdef Py_ssize_t span, n_spans, s
+    if job.n_threads <= 1:
+        mask_span(job, 0, n, slope, stream)
         return
-    span = thread_span(n, n_threads, MASK_SPAN_ELEMENTS)
-    for s in prange((n + span - 1) // span, schedule='static', num_threads=n_threads):
-        backward_mask_span(g, mask, out, s * span, min(n, (s + 1) * span), slope, stream)
+    span = thread_span(n, job.n_threads, MASK_SPAN_ELEMENTS)
+    n_spans = (n + span - 1) // span
+    for s in prange(n_spans, schedule='static', num_threads=n_spans):
+        mask_span(job, s * span, min(n, (s + 1) * span), slope, stream)
+
+
+cdef int run_mask_job(JobKind kind, floating* data, floating* out, unsigned char* mask,
+                      Py_ssize_t n, double slope, int n_threads, bint fresh_output) except -1:
+    cdef Job job
+    job.op.rows = 1
+    job.op.cols = n
+    job.op.value = Operand(<char*>data, 0, sizeof(floating))
+    job.op.sign = job.op.value
+    job.op.out = Operand(<char*>out, 0, sizeof(floating))
+    job.mask = mask
+    fill_job(&job, kind, floating is double, slope, n_threads, fresh_output)
+    return run(&job)
 
 
 def forward_mask(
@@ -572,17 +743,17 @@ def forward_mask(
     unsigned char[::1] mask,   # OUT, (len(x) + 7) // 8 bytes
     double negative_slope,
     int n_threads,
+    bint fresh_output,
 ):
     """out = x where x > 0, else negative_slope * x; mask = the packed bits of x > 0.
 
-    out may be x itself, or must not overlap it.
+    out may be x itself, or must not overlap it. n_threads and fresh_output
+    are as for leaky_select.
     """
-    cdef PyThreadState* released
     if x.shape[0] == 0:
         return
-    released = release_gil_if_large(x.shape[0])
-    run_forward_mask(&x[0], &out[0], &mask[0], x.shape[0], <floating>negative_slope, n_threads)
-    reacquire_gil(released)
+    run_mask_job(FORWARD_MASK, <floating*>&x[0], &out[0], &mask[0], x.shape[0],
+                 negative_slope, n_threads, fresh_output)
 
 
 def backward_mask(
@@ -591,17 +762,14 @@ def backward_mask(
     floating[::1] out,                # OUT
     double negative_slope,
     int n_threads,
+    bint fresh_output,
 ):
     """out = grad_output where the mask bit is set, else negative_slope * grad_output.
 
-    out may be grad_output itself, or must overlap neither input.
+    out may be grad_output itself, or must overlap neither input. n_threads
+    and fresh_output are as for leaky_select.
     """
-    cdef PyThreadState* released
     if grad_output.shape[0] == 0:
         return
-    released = release_gil_if_large(grad_output.shape[0])
-    run_backward_mask(
-        &grad_output[0], &mask[0], &out[0], grad_output.shape[0],
-        <floating>negative_slope, n_threads,
-    )
-    reacquire_gil(released)
+    run_mask_job(BACKWARD_MASK, <floating*>&grad_output[0], &out[0], <unsigned char*>&mask[0],
+                 grad_output.shape[0], negative_slope, n_threads, fresh_output)

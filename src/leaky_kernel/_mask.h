@@ -18,8 +18,8 @@
  * LK_HAVE_MASK_SIMD is 0 and the kernel's portable loops do all the work.
  *
  * `stream` writes `out` with non-temporal stores and prefetches the data
- * input ahead with the non-temporal hint, as _stream.h does for the select
- * and with its distance (why and how far: there). The stores go out 16 bytes
+ * input ahead as the tuning chose, as _stream.h does for the select (why:
+ * there). The stores go out 16 bytes
  * at a time, because NumPy aligns its arrays to 16 bytes, not 32; an `out`
  * not 16-byte aligned gets ordinary stores. The mask keeps
  * ordinary stores: streaming it too (4 or 8 bytes at a time) saved about 1%
@@ -101,12 +101,14 @@ static inline __m128d lk_bit_lanes_pd(unsigned bits)
 #if LK_HAVE_MASK_SIMD
 #define LK_LANES(T) (LK_STREAM_BYTES / (int)sizeof(T))
 
-/* Prefetch the lines of p[0 .. bytes) LK_PREFETCH_BYTES ahead: p is the one
+/* Prefetch the lines of p[0 .. bytes) `ahead` bytes ahead: p is the one
  * large array a mask kernel reads (the mask is 32 or 64 times smaller). */
-static inline void lk_prefetch_ahead(const void *p, size_t bytes)
+static inline void lk_prefetch_ahead(const void *p, size_t bytes, int kind, Py_ssize_t ahead)
 {
+    if (kind == LK_PREFETCH_NONE)
+        return;
     for (size_t i = 0; i < bytes; i += LK_LINE_BYTES)
-        _mm_prefetch((const char *)p + i + LK_PREFETCH_BYTES, _MM_HINT_NTA);
+        lk_prefetch((const char *)p + i + ahead, kind);
 }
 
 /* For each dtype T (vector suffix sfx):
@@ -181,14 +183,15 @@ static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *o
 }                                                                                     \
                                                                                       \
 static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,              \
-                                Py_ssize_t nbytes, T slope, int stream)               \
+                                Py_ssize_t nbytes, T slope, int stream,               \
+                                int prefetch, Py_ssize_t prefetch_bytes)              \
 {                                                                                     \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream && (uintptr_t)out % 16 == 0;                          \
     Py_ssize_t b = 0;                                                                 \
     if (streamed)                                                                     \
         for (; b + 8 <= nbytes; b += 8) {                                             \
-            lk_prefetch_ahead(x + 8 * b, 64 * sizeof(T));                             \
+            lk_prefetch_ahead(x + 8 * b, 64 * sizeof(T), prefetch, prefetch_bytes);   \
             lk_forward64_##T(x + 8 * b, out + 8 * b, mask + b, vslope, 1);            \
         }                                                                             \
     else                                                                              \
@@ -202,14 +205,15 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
 }                                                                                     \
                                                                                       \
 static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out,       \
-                                 Py_ssize_t nbytes, T slope, int stream)              \
+                                 Py_ssize_t nbytes, T slope, int stream,              \
+                                 int prefetch, Py_ssize_t prefetch_bytes)             \
 {                                                                                     \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream && (uintptr_t)out % 16 == 0;                          \
     Py_ssize_t b = 0;                                                                 \
     if (streamed)                                                                     \
         for (; b + 8 <= nbytes; b += 8) {                                             \
-            lk_prefetch_ahead(g + 8 * b, 64 * sizeof(T));                             \
+            lk_prefetch_ahead(g + 8 * b, 64 * sizeof(T), prefetch, prefetch_bytes);   \
             lk_backward64_##T(g + 8 * b, mask + b, out + 8 * b, vslope, 1);           \
         }                                                                             \
     else                                                                              \
@@ -224,10 +228,10 @@ LK_DEFINE_MASK_KERNELS(float, ps)
 LK_DEFINE_MASK_KERNELS(double, pd)
 #else
 /* Never called: the kernel tests LK_HAVE_MASK_SIMD first. */
-#  define lk_mask_forward_float(x, out, mask, nbytes, slope, stream) ((void)0)
-#  define lk_mask_forward_double(x, out, mask, nbytes, slope, stream) ((void)0)
-#  define lk_mask_backward_float(g, mask, out, nbytes, slope, stream) ((void)0)
-#  define lk_mask_backward_double(g, mask, out, nbytes, slope, stream) ((void)0)
+#  define lk_mask_forward_float(x, out, mask, nbytes, slope, stream, kind, bytes) ((void)0)
+#  define lk_mask_forward_double(x, out, mask, nbytes, slope, stream, kind, bytes) ((void)0)
+#  define lk_mask_backward_float(g, mask, out, nbytes, slope, stream, kind, bytes) ((void)0)
+#  define lk_mask_backward_double(g, mask, out, nbytes, slope, stream, kind, bytes) ((void)0)
 #endif
 
 #endif /* LEAKY_KERNEL_MASK_H */

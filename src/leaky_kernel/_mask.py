@@ -9,7 +9,7 @@ import numpy as np
 
 from ._dispatch import by_dtype, kernels
 from ._layout import deliver_result, kernel_writes_directly
-from ._threads import threads_for
+from ._threads import call_threads
 from ._validation import (
     DEFAULT_SLOPE,
     MASK_DTYPE,
@@ -58,8 +58,8 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
     nbytes = mask_nbytes(x.size)
     if mask is None or mask.shape != (nbytes,):
         mask = np.empty(nbytes, MASK_DTYPE)
-    target = _target(out, compute, [x_flat])
-    _FORWARD[compute](x_flat, target, mask, slope, threads_for(x.size, num_threads))
+    target, fresh = _target(out, compute, [x_flat])
+    _FORWARD[compute](x_flat, target, mask, slope, call_threads(num_threads), fresh)
     return deliver_result(target.reshape(x.shape), dtype, out), mask
 
 
@@ -85,8 +85,8 @@ def leaky_relu_backward_mask(
     compute = compute_dtype(dtype)
     grad_flat = _flat_operand(grad_output, compute)
     mask = _flat_operand(mask, MASK_DTYPE)
-    target = _target(out, compute, [grad_flat, mask])
-    _BACKWARD[compute](grad_flat, mask, target, slope, threads_for(grad_output.size, num_threads))
+    target, fresh = _target(out, compute, [grad_flat, mask])
+    _BACKWARD[compute](grad_flat, mask, target, slope, call_threads(num_threads), fresh)
     return deliver_result(target.reshape(grad_output.shape), dtype, out)
 
 
@@ -97,12 +97,12 @@ def _flat_operand(a, dtype):
 
 
 def _target(out, compute, inputs):
-    """The 1-d array the kernel writes: out's own memory where the kernel can
-    write it directly (contiguous, compute dtype, aligned, and either one of
-    the inputs exactly or overlapping none), else a new array."""
+    """(the 1-d array the kernel writes, whether it is new): out's own memory
+    where the kernel can write it directly (contiguous, compute dtype,
+    aligned, and either one of the inputs exactly or overlapping none), else
+    a new array."""
     if out is not None and out.flags.c_contiguous:
         out_flat = out.reshape(-1)
         if kernel_writes_directly(out_flat, compute, inputs):
-            return out_flat
-    return np.empty(inputs[0].size, compute)
-
+            return out_flat, False
+    return np.empty(inputs[0].size, compute), True

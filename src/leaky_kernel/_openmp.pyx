@@ -14,10 +14,12 @@ cdef extern from *:
     #else
     #define LEAKY_KERNEL_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_thread_limit(void) { return 1; }
     #endif
     """
     bint LEAKY_KERNEL_OPENMP
     int omp_get_max_threads() noexcept nogil
+    int omp_get_thread_limit() noexcept nogil
 
 
 def openmp_enabled():
@@ -28,3 +30,8 @@ def openmp_enabled():
 def max_threads():
     """OpenMP's current omp_get_max_threads() (1 in a serial build)."""
     return omp_get_max_threads()
+
+
+def thread_limit():
+    """OpenMP's omp_get_thread_limit() (OMP_THREAD_LIMIT; 1 in a serial build)."""
+    return omp_get_thread_limit()

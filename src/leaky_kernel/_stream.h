@@ -52,14 +52,23 @@ typedef __m128d lk_vec_pd;
 #endif
 
 #if LK_HAVE_STREAM
-/* Bytes per cache line: each iteration streams one whole output line. The
- * inputs are prefetched with the non-temporal hint, LK_PREFETCH_BYTES ahead
- * of the reads in all: the forward's one input array gets all of it, the
- * backward's two get half each, whatever the step (measured against 512 B
- * and 2 KiB, bench/NOTES.md). Prefetches are hints: past the end of the
- * arrays they do nothing. */
+/* Bytes per cache line: each iteration streams one whole output line. */
 #define LK_LINE_BYTES 64
-#define LK_PREFETCH_BYTES 1024
+
+/* Software prefetch of the inputs ahead of the reads, as the tuning chose it
+ * for this machine (_tuning.py): none, or prefetcht0 or prefetchnta a given
+ * number of bytes ahead in all, which the backward's two inputs share. Which
+ * wins differs between CPUs by up to 2.5x (bench/NOTES.md), hence a run-time
+ * choice. Prefetches are hints: past the end of the arrays they do nothing. */
+enum { LK_PREFETCH_NONE = 0, LK_PREFETCH_T0 = 1, LK_PREFETCH_NTA = 2 };
+
+static inline void lk_prefetch(const void *p, int kind)
+{
+    if (kind == LK_PREFETCH_T0)
+        _mm_prefetch((const char *)p, _MM_HINT_T0);
+    else if (kind == LK_PREFETCH_NTA)
+        _mm_prefetch((const char *)p, _MM_HINT_NTA);
+}
 
 /* The select of element j, for the heads and tails outside whole lines. */
 #define LK_SELECT_AT(value, sign, slope, j) \
@@ -78,12 +87,13 @@ typedef __m128d lk_vec_pd;
  * Streaming stores are weakly ordered: a thread calls lk_stream_fence() once
  * it has written its share, before others read. */
 #define LK_DEFINE_STREAM_SELECT(name, T, sfx, step)                                  \
-static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)       \
+static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope,      \
+                 int prefetch, Py_ssize_t prefetch_bytes)                            \
 {                                                                                    \
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
     const Py_ssize_t inputs = sign == value ? 1 : 2;                                \
-    const Py_ssize_t ahead = LK_PREFETCH_BYTES / inputs / sizeof(T);                \
+    const Py_ssize_t ahead = prefetch_bytes / inputs / (Py_ssize_t)sizeof(T);       \
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
     const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
     Py_ssize_t i = 0, k, p;                                                          \
@@ -92,10 +102,11 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
     /* The last vector of a step-2 line also reads the element after its last \
      * even one: stop while that is still an operand element. */                  \
     for (; (step) * (i + line) <= (step) * (n - 1) + 1; i += line) {                 \
-        for (p = (step) * i + ahead; p < (step) * (i + line) + ahead; p += line) {   \
-            _mm_prefetch((const char *)(value + p), _MM_HINT_NTA);                  \
+        for (p = (step) * i + ahead;                                                 \
+             prefetch != LK_PREFETCH_NONE && p < (step) * (i + line) + ahead; p += line) { \
+            lk_prefetch(value + p, prefetch);                                        \
             if (sign != value)                                                       \
-                _mm_prefetch((const char *)(sign + p), _MM_HINT_NTA);               \
+                lk_prefetch(sign + p, prefetch);                                     \
         }                                                                            \
         for (k = i; k < i + line; k += width) {                                      \
             lk_vec_##sfx v = LK_LOAD_STEP##step(sfx, value + (step) * k, width);     \
@@ -115,10 +126,10 @@ LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #  define lk_stream_fence() _mm_sfence()
 #else
 /* Never called: the kernel tests LK_HAVE_STREAM first. */
-#  define lk_stream_select_float(value, sign, out, n, slope) ((void)0)
-#  define lk_stream_select_double(value, sign, out, n, slope) ((void)0)
-#  define lk_stream_select_evens_float(value, sign, out, n, slope) ((void)0)
-#  define lk_stream_select_evens_double(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_float(value, sign, out, n, slope, kind, bytes) ((void)0)
+#  define lk_stream_select_double(value, sign, out, n, slope, kind, bytes) ((void)0)
+#  define lk_stream_select_evens_float(value, sign, out, n, slope, kind, bytes) ((void)0)
+#  define lk_stream_select_evens_double(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_fence() ((void)0)
 #endif
 

@@ -1,4 +1,6 @@
 """Comparison and data helpers shared by the self-check and the test suite."""
+import contextlib
+
 import numpy as np
 
 
@@ -59,3 +61,18 @@ def bits_identical(a, b):
         return False
     ints = np.dtype(f"u{a.dtype.itemsize}")
     return np.array_equal(np.ascontiguousarray(a).view(ints), np.ascontiguousarray(b).view(ints))
+
+
+# Kernel choices (_tuning.py) that force each store path, for any output.
+STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
+STREAM_NEVER = {"stream_out_min_bytes": 2**62, "stream_fresh_min_bytes": 2**62}
+
+
+@contextlib.contextmanager
+def kernel_choices(module, **choices):
+    """A kernel module configured with these choices, restored afterwards."""
+    previous = module.configure(**choices)
+    try:
+        yield module
+    finally:
+        module.configure(**previous)

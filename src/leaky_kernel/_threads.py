@@ -1,16 +1,35 @@
-"""How many OpenMP threads a call uses.
+"""How many OpenMP threads a call may use: the one place that resolves and caps it.
 
-The count is resolved once per call, in Python, and passed down as an int.
-With no package default it follows omp_get_max_threads(), so OMP_NUM_THREADS
-and threadpoolctl's threadpool_limits apply. A forked child always runs
-serially: GNU libgomp hangs a forked child that enters a parallel region after
-its parent used one, and the child cannot tell whether the parent did.
+The count is resolved once per call, in Python, and passed down as an int;
+the kernel then starts no more threads than the call has spans of work for
+(_kernels.pxi, `work_threads`). With no package default it follows
+omp_get_max_threads(), so OMP_NUM_THREADS and threadpoolctl's
+threadpool_limits apply.
+
+Any count, requested or from the environment, is clamped to THREAD_CAP: the
+CPUs this process may run on, and OpenMP's thread limit. A memory-bound
+kernel gains nothing from more threads than cores, and a count such as
+100,000 would make the OpenMP runtime fail to create its threads and end the
+process. Clamping changes no result.
+
+A forked child always runs serially: GNU libgomp hangs a forked child that
+enters a parallel region after its parent used one, and the child cannot tell
+whether the parent did.
 """
 import os
 
 from . import _openmp
-from ._dispatch import kernels
 from ._validation import check_num_threads
+
+
+def _usable_cpus():
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# The most threads any call starts.
+THREAD_CAP = max(1, min(_usable_cpus(), _openmp.thread_limit()))
 
 _default = None
 _in_forked_child = False
@@ -35,13 +54,12 @@ def get_num_threads():
     """The thread count that a call with num_threads=None uses for a large array."""
     if _in_forked_child or not _openmp.openmp_enabled():
         return 1
-    if _default is not None:
-        return _default
-    return _openmp.max_threads()
+    requested = _openmp.max_threads() if _default is None else _default
+    return min(requested, THREAD_CAP)
 
 
-def threads_for(size, num_threads):
-    """Threads for one call over `size` elements; num_threads is already checked."""
-    if size < kernels.PARALLEL_MIN_SIZE or _in_forked_child:
-        return 1
-    return get_num_threads() if num_threads is None else num_threads
+def call_threads(num_threads):
+    """The threads one call may use; num_threads is already checked (None or >= 1)."""
+    if num_threads is None or _in_forked_child:
+        return get_num_threads()
+    return min(num_threads, THREAD_CAP)

@@ -1,0 +1,384 @@
+"""How leaky_kernel fits the machine it runs on: every CPU-dependent choice.
+
+The choices (the kernel's `Tuning` fields, _kernels.pxi):
+
+- ``stream_out_min_bytes``: a caller's ``out=`` of at least this many bytes
+  is written with streaming (non-temporal) stores;
+- ``stream_fresh_min_bytes``: the same for a result the call allocates. Fresh
+  pages are zeroed by the OS into the cache just before the kernel writes
+  them, so the answer differs from ``out=``'s, and between CPUs;
+- ``prefetch`` (``none``, ``t0`` or ``nta``) and ``prefetch_bytes``: software
+  prefetch of the inputs in the streaming loops;
+- ``min_thread_elements``: a thread takes at least this many elements, so a
+  call runs serially below twice that.
+
+No choice changes a computed bit; each changes only speed, and which is
+fastest differs between CPUs by up to 2.5x (bench/NOTES.md). So they are
+measured on the running machine rather than read off a cache size, which a
+virtual machine may misreport. Where each choice comes from, first match
+first:
+
+1. ``set_tuning(...)``, or the environment variable LEAKY_KERNEL_TUNING, as
+   ``name=value`` pairs separated by commas (``default`` ignores the wisdom);
+2. wisdom: what ``python -m leaky_kernel tune`` (or `tune`) measured on this
+   machine, kept in the user's cache directory per CPU model, instruction
+   set, usable CPUs and package version, as FFTW keeps its wisdom;
+3. the defaults below, a rule that holds on every CPU measured so far.
+"""
+import datetime
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+from ._dispatch import kernels
+from ._threads import THREAD_CAP
+from ._version import __version__
+
+MIB = 1 << 20
+NEVER = np.iinfo(np.intp).max
+
+# Lose at most a few percent to ordinary stores on every CPU measured
+# (bench/NOTES.md section 24): streaming for large out= pays on both the
+# Zen 1 and the Xeon measured, streaming into fresh pages only on Zen 1, and
+# prefetchnta ruins streaming on the Xeon.
+DEFAULTS = {
+    "stream_out_min_bytes": 32 * MIB,
+    "stream_fresh_min_bytes": NEVER,
+    "prefetch": "none",
+    "prefetch_bytes": 1024,
+    "min_thread_elements": 1 << 14,
+}
+PREFETCH_KINDS = ("none", "t0", "nta")
+ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
+
+# Why each current choice was made: {name: text}.
+_reasons = {}
+
+
+def cpu_model():
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_key():
+    """What a wisdom entry is valid for."""
+    return f"{cpu_model()} | {kernels.SIMD} | {THREAD_CAP} CPUs | leaky_kernel {__version__}"
+
+
+def wisdom_path():
+    """The wisdom file: $LEAKY_KERNEL_CACHE_DIR, else the user's cache directory."""
+    directory = os.environ.get("LEAKY_KERNEL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "leaky_kernel",
+    )
+    return os.path.join(directory, "wisdom.json")
+
+
+def check_choices(choices):
+    """`choices` as the kernel takes them; TypeError or ValueError naming the choice."""
+    checked = {}
+    for name, value in choices.items():
+        if name not in DEFAULTS:
+            raise TypeError(f"unknown tuning choice {name!r}; known: {', '.join(DEFAULTS)}")
+        if name == "prefetch":
+            if value not in PREFETCH_KINDS:
+                raise ValueError(f"prefetch must be one of {PREFETCH_KINDS}, got {value!r}")
+        elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        elif not 0 <= value <= NEVER or (name == "min_thread_elements" and value < 1):
+            raise ValueError(f"{name} must be an int from {int(name == 'min_thread_elements')} "
+                             f"to {NEVER}, got {value}")
+        checked[name] = value if name == "prefetch" else int(value)
+    return checked
+
+
+def parse_choices(text):
+    """LEAKY_KERNEL_TUNING's ``name=value,...`` as a dict of checked choices."""
+    choices = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected name=value, got {pair!r}")
+        name, value = name.strip(), value.strip()
+        choices[name] = value if name == "prefetch" else _parse_int(name, value)
+    return check_choices(choices)
+
+
+def _parse_int(name, value):
+    if value == "never":
+        return NEVER
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an int or 'never', got {value!r}") from None
+
+
+def read_wisdom(path=None):
+    """This machine's entry of the wisdom file as {"choices", "measured", ...}, or None."""
+    try:
+        with open(path or wisdom_path()) as f:
+            entry = json.load(f).get(machine_key())
+        if entry is not None:
+            entry["choices"] = check_choices(entry["choices"])
+        return entry
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def write_wisdom(entry, path=None):
+    """Store `entry` as this machine's wisdom, keeping other machines' entries."""
+    path = path or wisdom_path()
+    try:
+        with open(path) as f:
+            wisdom = json.load(f)
+        if not isinstance(wisdom, dict):
+            wisdom = {}
+    except (OSError, ValueError):
+        wisdom = {}
+    wisdom[machine_key()] = entry
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(wisdom, f, indent=1, sort_keys=True)
+    os.replace(temporary, path)  # readers never see half a file
+
+
+def apply(overrides=None):
+    """Configure the kernels: overrides, else the environment, else wisdom, else defaults."""
+    choices = dict(DEFAULTS)
+    reasons = {name: "default (no wisdom for this machine)" for name in DEFAULTS}
+    wisdom = None if _environment_choices().get("__ignore_wisdom__") else read_wisdom()
+    if wisdom is not None:
+        choices.update(wisdom["choices"])
+        when = wisdom.get("date", "?")
+        for name in wisdom["choices"]:
+            why = wisdom.get("why", {}).get(name, "")
+            reasons[name] = f"measured by `tune` on {when}" + (f": {why}" if why else "")
+    for source, given in (
+        (f"set by {ENVIRONMENT_VARIABLE}", _environment_choices()),
+        ("set by set_tuning()", overrides or {}),
+    ):
+        for name, value in given.items():
+            if name in DEFAULTS:
+                choices[name] = value
+                reasons[name] = source
+    kernels.configure(**choices)
+    _reasons.clear()
+    _reasons.update(reasons)
+    return choices
+
+
+def _environment_choices():
+    text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    if not text:
+        return {}
+    if text == "default":
+        return {"__ignore_wisdom__": True}
+    try:
+        return parse_choices(text)
+    except (TypeError, ValueError) as exc:
+        warnings.warn(f"{ENVIRONMENT_VARIABLE} ignored: {exc}", RuntimeWarning, stacklevel=3)
+        return {}
+
+
+_overrides = {}
+
+
+def set_tuning(**choices):
+    """Override tuning choices for this process (none: back to wisdom and defaults)."""
+    checked = check_choices(choices)
+    if not choices:
+        _overrides.clear()
+    _overrides.update(checked)
+    apply(_overrides)
+
+
+def get_tuning():
+    """{choice: (value, why)} as the kernels use them now."""
+    current = kernels.get_configuration()
+    return {name: (current[name], _reasons.get(name, "")) for name in DEFAULTS}
+
+
+# ----------------------------------------------------------------------------
+# Measuring: which choice is fastest here
+# ----------------------------------------------------------------------------
+
+
+def _fastest(calls, rounds):
+    """{name: fastest seconds} of each zero-argument call, interleaved round by
+    round: noise only ever slows a call, so the fastest is the robust figure."""
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _with(choices, call):
+    """`call` run under these kernel choices, the previous ones restored after."""
+
+    def run():
+        previous = kernels.configure(**choices)
+        try:
+            call()
+        finally:
+            kernels.configure(**previous)
+
+    return run
+
+
+def _prefetch_variants():
+    variants = {"none": {"prefetch": "none"}}
+    for kind in ("t0", "nta"):
+        for distance in (512, 1024, 2048):
+            variants[f"{kind} {distance} B"] = {"prefetch": kind, "prefetch_bytes": distance}
+    return variants
+
+
+def tune(rounds=7, size_mib=64, progress=print):
+    """Measure every choice on this machine, apply the fastest and store it as
+    wisdom. Takes a few seconds and about 4 x size_mib MiB of memory."""
+    from ._api import leaky_relu, leaky_relu_backward
+
+    progress = progress or (lambda *args: None)
+    rng = np.random.default_rng(0)
+    n = size_mib * MIB // 4
+    x = rng.standard_normal(n, dtype=np.float32)
+    g = rng.standard_normal(n, dtype=np.float32)
+    out = np.empty_like(x)
+    streamed = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
+    regular = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
+    why = {}
+    measured = {}
+
+    # 1. Prefetch, in the streaming loop that uses it: forward and backward out=.
+    progress(f"prefetch: streaming {size_mib} MiB float32 forward and backward, out=")
+    totals = {}
+    for op, call in (("forward", lambda: leaky_relu(x, 0.01, out=out)),
+                     ("backward", lambda: leaky_relu_backward(g, x, 0.01, out=out))):
+        calls = {name: _with({**streamed, **v}, call) for name, v in _prefetch_variants().items()}
+        calls["ordinary stores"] = _with(regular, call)
+        times = _fastest(calls, rounds)
+        measured[f"{op} out= {size_mib} MiB (ms)"] = _milliseconds(times)
+        for name, t in times.items():
+            totals[name] = totals.get(name, 0.0) + t
+    ordinary = totals.pop("ordinary stores")
+    best = min(totals, key=totals.get)
+    prefetch = _prefetch_variants()[best]
+    why["prefetch"] = (f"{best} fastest of {len(totals)} (forward + backward "
+                       f"{totals[best] * 1e3:.2f} ms, none {totals['none'] * 1e3:.2f} ms)")
+    why["prefetch_bytes"] = why["prefetch"]
+    choices = {"prefetch": prefetch["prefetch"],
+               "prefetch_bytes": prefetch.get("prefetch_bytes", DEFAULTS["prefetch_bytes"])}
+
+    # 2. Streaming into a caller's out=, by size: the cutoff from which it wins.
+    progress("streaming cutoff for out=: 4 to %d MiB" % size_mib)
+    sizes = [s for s in (4, 8, 16, 32, 64, 128) if s <= size_mib]
+    wins = {}
+    for size in sizes:
+        m = size * MIB // 4
+        call = (lambda m=m: leaky_relu(x[:m], 0.01, out=out[:m]))
+        times = _fastest({"stream": _with({**streamed, **choices}, call),
+                          "ordinary": _with(regular, call)}, rounds)
+        wins[size] = times["stream"] / times["ordinary"]
+    measured["out= stream / ordinary time, by MiB"] = {s: round(r, 3) for s, r in wins.items()}
+    choices["stream_out_min_bytes"] = _cutoff(wins)
+    why["stream_out_min_bytes"] = _cutoff_reason(wins)
+
+    # 3. Streaming into fresh pages: the allocating forward, at the largest size.
+    progress(f"streaming into fresh pages: allocating {size_mib} MiB forward")
+    call = (lambda: leaky_relu(x, 0.01))
+    times = _fastest({"stream": _with({**streamed, **choices}, call),
+                      "ordinary": _with(regular, call)}, rounds)
+    fresh = times["stream"] / times["ordinary"]
+    measured[f"allocating {size_mib} MiB stream / ordinary time"] = round(fresh, 3)
+    choices["stream_fresh_min_bytes"] = (
+        max(choices["stream_out_min_bytes"], 32 * MIB) if fresh < 0.97 else NEVER
+    )
+    why["stream_fresh_min_bytes"] = f"streaming took {fresh:.2f} of ordinary stores' time"
+
+    # 4. Serial or parallel, by size.
+    progress(f"serial/parallel cutoff: 2^12 to 2^19 elements, 1 and {THREAD_CAP} threads")
+    choices["min_thread_elements"], why["min_thread_elements"], measured[
+        "parallel / serial time, by log2 elements"] = _parallel_cutoff(x, out, rounds)
+
+    entry = {
+        "choices": choices,
+        "why": why,
+        "measured": measured,
+        "ordinary stores, forward + backward (ms)": round(ordinary * 1e3, 3),
+        "date": datetime.date.today().isoformat(),
+        "machine": machine_key(),
+    }
+    write_wisdom(entry)
+    apply(_overrides)
+    return entry
+
+
+def _milliseconds(times):
+    return {name: round(t * 1e3, 3) for name, t in times.items()}
+
+
+def _cutoff(ratios):
+    """The smallest size (bytes) from which streaming won at every size measured."""
+    cutoff = NEVER
+    for size in sorted(ratios, reverse=True):
+        if ratios[size] >= 0.97:
+            break
+        cutoff = size * MIB
+    return cutoff
+
+
+def _cutoff_reason(ratios):
+    text = ", ".join(f"{s} MiB {r:.2f}" for s, r in sorted(ratios.items()))
+    return f"stream / ordinary time: {text}"
+
+
+def _parallel_cutoff(x, out, rounds):
+    """(min_thread_elements, why, ratios): two threads from the smallest size
+    from which parallel calls were no slower at every size measured."""
+    from ._api import leaky_relu
+
+    if THREAD_CAP < 2:
+        return DEFAULTS["min_thread_elements"], "one usable CPU", {}
+    previous = kernels.configure(min_thread_elements=1)
+    try:
+        ratios = {}
+        for log2 in range(12, 20):
+            n = 1 << log2
+            repeat = max(1, (1 << 20) // n)
+
+            def calls(threads, n=n, repeat=repeat):
+                def run():
+                    for _ in range(repeat):
+                        leaky_relu(x[:n], 0.01, out=out[:n], num_threads=threads)
+                return run
+
+            times = _fastest({1: calls(1), THREAD_CAP: calls(THREAD_CAP)}, rounds)
+            ratios[log2] = round(times[THREAD_CAP] / times[1], 3)
+    finally:
+        kernels.configure(**previous)
+    smallest = 20
+    for log2 in sorted(ratios, reverse=True):
+        if ratios[log2] > 1.0:
+            break
+        smallest = log2
+    text = ", ".join(f"2^{k} {r:.2f}" for k, r in ratios.items())
+    return (1 << smallest) // 2, f"parallel / serial time: {text}", ratios
+
+
+apply()
