@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-import leaky_kernel as lk
-from leaky_kernel._testing import random_operand
+# The suite runs with the default tuning, whatever wisdom this machine's user
+# cache holds; tests that need another choice set it themselves.
+os.environ.setdefault("LEAKY_KERNEL_TUNING", "default")
+
+import leaky_kernel as lk  # noqa: E402
+from leaky_kernel._testing import random_operand  # noqa: E402
 
 # No deadline: the first call of a kernel and the occasional large example
 # are slow for reasons unrelated to correctness.

@@ -12,6 +12,7 @@ import pytest
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels
+from leaky_kernel._threads import THREAD_CAP
 
 # Arrays below this many elements run serially.
 PARALLEL_MIN_SIZE = kernels.PARALLEL_MIN_SIZE
@@ -36,9 +37,37 @@ def test_command_line_self_check_passes(run_python):
     assert lines[0] == f"leaky_kernel {lk.__version__}"
     openmp = "enabled" if lk.openmp_enabled() else "disabled (serial build)"
     assert f"  OpenMP:  {openmp}" in lines
-    assert f"  threads: {lk.get_num_threads()} (serial below {PARALLEL_MIN_SIZE} elements)" in lines
-    assert any(re.match(r"  SIMD:    (AVX2|SSE2|NEON|unknown)\b", line) for line in lines)
+    assert (
+        f"  threads: {lk.get_num_threads()} (serial below {PARALLEL_MIN_SIZE} elements; "
+        f"at most {THREAD_CAP})"
+    ) in lines
+    assert f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})" in lines
+    # Each tuning choice with its value and where it came from.
+    for name in lk.get_tuning():
+        assert any(line.startswith(f"    {name} = ") for line in lines), name
+    # Every level, store variant and the public API, each named as checked.
+    for level in LEVELS:
+        for variant in ("ordinary stores", "streaming stores, prefetch none",
+                        "streaming stores, prefetch t0", "streaming stores, prefetch nta"):
+            assert any(
+                line.startswith(f"  {level} ") and variant in line and line.endswith(": ok")
+                for line in lines
+            ), (level, variant)
     assert lines[-1] == "self-check passed: every kernel path matches the oracle bit for bit"
+
+
+def test_command_line_help_prints_usage_and_runs_nothing(run_python):
+    process = run_python("-m", "leaky_kernel", "--help")
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.startswith("usage: python -m leaky_kernel")
+    assert "tune" in process.stdout
+    assert "self-check passed" not in process.stdout
+
+
+def test_command_line_rejects_an_unknown_command(run_python):
+    process = run_python("-m", "leaky_kernel", "frobnicate")
+    assert process.returncode == 2
+    assert "invalid choice: 'frobnicate'" in process.stderr
 
 
 LEVEL_CHECK = """
@@ -77,16 +106,19 @@ def test_self_check_reports_mismatches(monkeypatch, capsys):
     cli = importlib.import_module("leaky_kernel.__main__")
     backward = reference.leaky_relu_backward
     monkeypatch.setattr(reference, "leaky_relu_backward", lambda *args: -backward(*args))
-    assert cli.main() == 1
+    assert cli.main([]) == 1
     report = capsys.readouterr().out.splitlines()
     summary = next(i for i, line in enumerate(report) if line.startswith("self-check FAILED"))
     failures = report[summary + 1 :]
     assert report[summary] == f"self-check FAILED: {len(failures)} mismatches with the oracle"
-    # Backward cases of every dtype, and no forward case.
+    # Backward cases of every dtype and every kernel path, and no forward case.
     assert failures
     assert all(line.startswith("  backward ") for line in failures)
     for dtype in ("float16", "float32", "float64"):
         assert any(line.startswith(f"  backward {dtype} ") for line in failures)
+    for path in ("contiguous allocating", "contiguous out=", "strided step 3", "from mask"):
+        for level in LEVELS:
+            assert any(path in line and f"({level}, " in line for line in failures), path
 
 
 # The API of issue 2. Later issues add names; these must stay.

@@ -33,9 +33,9 @@ KERNEL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6)
 slopes = st.one_of(
-    st.sampled_from([0.0, -0.0, 0.01, 0.1, -0.5, 3.0, 1e-42, 5e-324, 1e39]),
-    st.floats(allow_nan=False, allow_infinity=False),
-)
+    st.sampled_from([0.0, -0.0, 0.01, 0.1, -0.5, 3.0, 1e-42, 5e-324]),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)  # finite in float32, the gradients' dtype; overflowing slopes: test_hardening.py
 thread_counts = st.sampled_from([None, 1, 2, 3])
 
 

@@ -1,21 +1,86 @@
-"""python -m leaky_kernel: print the build configuration, then check the
-compiled kernels against the oracle on random data on this machine.
+"""python -m leaky_kernel: the build, the tuning and a self-check on this machine.
 
-Exits 1 on any mismatch.
+    python -m leaky_kernel          print the configuration, then check every
+                                    kernel path against the oracle (exit 1 on
+                                    any mismatch)
+    python -m leaky_kernel tune     measure the tuning choices on this machine
+                                    and store them as wisdom
 """
+import argparse
 import sys
 
 import numpy as np
 
 import leaky_kernel as lk
-from leaky_kernel import reference
-from leaky_kernel._dispatch import LEVELS, kernels
-from leaky_kernel._testing import bits_equal, random_operand
+from leaky_kernel import _tuning, reference
+from leaky_kernel._dispatch import LEVELS, kernels, load
+from leaky_kernel._testing import bits_equal, kernel_choices, random_operand
+from leaky_kernel._threads import THREAD_CAP
+
+KERNEL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+# Small arrays split into several spans, so that threads share the work.
+SPLIT = {"min_thread_elements": 1024}
 
 
-def self_check(seed=0):
-    """Compare every dtype x layout x thread count with the oracle; return failures."""
-    rng = np.random.default_rng(seed)
+def store_variants():
+    """{name: kernel choices} forcing each store path this build has."""
+    never = 2**62
+    variants = {"ordinary stores": {"stream_out_min_bytes": never, "stream_fresh_min_bytes": never}}
+    if kernels.HAVE_STREAM:
+        for kind in _tuning.PREFETCH_KINDS:
+            variants[f"streaming stores, prefetch {kind}"] = {
+                "stream_out_min_bytes": 0,
+                "stream_fresh_min_bytes": 0,
+                "prefetch": kind,
+                "prefetch_bytes": 1024,
+            }
+    return variants
+
+
+def check_kernels(module, rng):
+    """Every kernel entry point of one level's module against the oracle, on
+    1 and 2 threads; returns the cases that differ, as "op dtype path ..."."""
+    failures = []
+    for dtype, name in KERNEL_NAMES.items():
+        x = random_operand(rng, (7, 1571), dtype)
+        g = random_operand(rng, x.shape, dtype)
+        for threads in (1, 2):
+            for slope in (0.01, -0.5, 3.0):
+
+                def check(op, path, got, want):
+                    if not bits_equal(got, want):
+                        failures.append(f"{op} {dtype.name} {path} slope={slope} threads={threads}")
+
+                for op, value in (("forward", x), ("backward", g)):
+                    want = (reference.leaky_relu(x, slope) if op == "forward"
+                            else reference.leaky_relu_backward(g, x, slope))
+                    got = module.select_contiguous(value, x, slope, None, threads, lambda n: n)
+                    check(op, "contiguous allocating", got, want)
+                    out = np.empty_like(x)
+                    module.select_contiguous(value, x, slope, out, threads, lambda n: n)
+                    check(op, "contiguous out=", out, want)
+                    for step in (2, 3):
+                        out = np.empty((x.shape[0], -(-x.shape[1] // step)), dtype)
+                        module.leaky_select[name](
+                            value[:, ::step], x[:, ::step], out, slope, threads, True
+                        )
+                        check(op, f"strided step {step}", out, want[:, ::step])
+                flat_x, flat_g = x.reshape(-1), g.reshape(-1)
+                y = np.empty_like(flat_x)
+                mask = np.empty((flat_x.size + 7) // 8, np.uint8)
+                module.forward_mask[name](flat_x, y, mask, slope, threads, True)
+                want_y, want_mask = reference.leaky_relu_forward_mask(flat_x, slope)
+                check("forward", "to mask", y, want_y)
+                check("forward", "mask bits", mask, want_mask)
+                module.backward_mask[name](flat_g, want_mask, y, slope, threads, False)
+                check("backward", "from mask", y,
+                      reference.leaky_relu_backward(flat_g, flat_x, slope))
+    return failures
+
+
+def check_api(rng):
+    """The public functions over dtypes, layouts, slopes and thread counts."""
     failures = []
     layouts = {
         "C": lambda a: a,
@@ -40,12 +105,45 @@ def self_check(seed=0):
     return failures
 
 
-def main():
+def self_check(seed=0, report=print):
+    """Check every kernel path this machine has against the oracle: each
+    instruction-set level it runs, each store and prefetch variant, serial
+    and parallel, select and mask kernels; then the public API. Names each
+    path as it is checked; returns the failures."""
+    rng = np.random.default_rng(seed)
+    failures = []
+    threads = "1 and 2 threads" if lk.openmp_enabled() else "1 thread (serial build)"
+    for level in LEVELS:
+        module = load(level)
+        for variant, choices in store_variants().items():
+            with kernel_choices(module, **choices, **SPLIT):
+                found = check_kernels(module, rng)
+            status = "ok" if not found else f"{len(found)} mismatches"
+            report(f"  {level:<8} {variant:<33} select, strided, mask; {threads}: {status}")
+            failures += [f"{case} ({level}, {variant})" for case in found]
+    found = check_api(rng)
+    report(f"  public API with this machine's tuning, 4 layouts, 3 dtypes: "
+           f"{'ok' if not found else f'{len(found)} mismatches'}")
+    return failures + found
+
+
+def print_configuration():
     print(f"leaky_kernel {lk.__version__}")
     print(f"  OpenMP:  {'enabled' if lk.openmp_enabled() else 'disabled (serial build)'}")
-    print(f"  threads: {lk.get_num_threads()} (serial below {kernels.PARALLEL_MIN_SIZE} elements)")
+    print(f"  threads: {lk.get_num_threads()} (serial below {kernels.PARALLEL_MIN_SIZE} elements; "
+          f"at most {THREAD_CAP})")
     print(f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})")
+    print(f"  CPU:     {_tuning.cpu_model()}")
     print(f"  numpy:   {np.__version__}")
+    print("  tuning:")
+    for name, (value, why) in lk.get_tuning().items():
+        shown = "never" if value == _tuning.NEVER else value
+        print(f"    {name} = {shown}: {why}")
+
+
+def check():
+    print_configuration()
+    print("self-check:")
     failures = self_check()
     if failures:
         print(f"self-check FAILED: {len(failures)} mismatches with the oracle")
@@ -54,6 +152,33 @@ def main():
         return 1
     print("self-check passed: every kernel path matches the oracle bit for bit")
     return 0
+
+
+def tune():
+    print(f"tuning leaky_kernel {lk.__version__} for: {_tuning.machine_key()}")
+    entry = lk.tune(progress=lambda line: print("  measuring " + line))
+    print(f"wisdom written to {_tuning.wisdom_path()}")
+    for name, value in entry["choices"].items():
+        shown = "never" if value == _tuning.NEVER else value
+        print(f"  {name} = {shown}: {entry['why'][name]}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m leaky_kernel",
+        description="Print leaky_kernel's configuration and check every kernel path on "
+        "this machine against the NumPy oracle (exit 1 on any mismatch).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("check", help="the default: configuration and self-check")
+    commands.add_parser(
+        "tune",
+        help="measure the tuning choices on this machine (a few seconds, about 256 MiB) "
+        "and store them as wisdom in the user's cache directory",
+    )
+    arguments = parser.parse_args(argv)
+    return tune() if arguments.command == "tune" else check()
 
 
 if __name__ == "__main__":

@@ -35,3 +35,15 @@ def max_threads():
 def thread_limit():
     """OpenMP's omp_get_thread_limit() (OMP_THREAD_LIMIT; 1 in a serial build)."""
     return omp_get_thread_limit()
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyInterpreterState:
+        pass
+    PyInterpreterState* PyInterpreterState_Get()
+    PyInterpreterState* PyInterpreterState_Main()
+
+
+def in_main_interpreter():
+    """Whether this code runs in the main interpreter, not a subinterpreter."""
+    return PyInterpreterState_Get() == PyInterpreterState_Main()

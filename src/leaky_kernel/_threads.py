@@ -12,9 +12,11 @@ kernel gains nothing from more threads than cores, and a count such as
 100,000 would make the OpenMP runtime fail to create its threads and end the
 process. Clamping changes no result.
 
-A forked child always runs serially: GNU libgomp hangs a forked child that
-enters a parallel region after its parent used one, and the child cannot tell
-whether the parent did.
+Two places always run serially. A forked child: GNU libgomp hangs a forked
+child that enters a parallel region after its parent used one, and the child
+cannot tell whether the parent did. A subinterpreter: CPython turns off its
+GIL-state checks there, and Cython's parallel loops rely on them, so a
+parallel region would abort the process.
 """
 import os
 
@@ -32,12 +34,12 @@ def _usable_cpus():
 THREAD_CAP = max(1, min(_usable_cpus(), _openmp.thread_limit()))
 
 _default = None
-_in_forked_child = False
+_serial_only = not _openmp.in_main_interpreter()
 
 
 def _mark_forked_child():
-    global _in_forked_child
-    _in_forked_child = True
+    global _serial_only
+    _serial_only = True
 
 
 if hasattr(os, "register_at_fork"):
@@ -52,7 +54,7 @@ def set_num_threads(n):
 
 def get_num_threads():
     """The thread count that a call with num_threads=None uses for a large array."""
-    if _in_forked_child or not _openmp.openmp_enabled():
+    if _serial_only or not _openmp.openmp_enabled():
         return 1
     requested = _openmp.max_threads() if _default is None else _default
     return min(requested, THREAD_CAP)
@@ -60,6 +62,6 @@ def get_num_threads():
 
 def call_threads(num_threads):
     """The threads one call may use; num_threads is already checked (None or >= 1)."""
-    if num_threads is None or _in_forked_child:
+    if num_threads is None or _serial_only:
         return get_num_threads()
     return min(num_threads, THREAD_CAP)

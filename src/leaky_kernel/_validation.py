@@ -5,6 +5,7 @@ before anything is written, so a bad call changes nothing.
 """
 import math
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -32,6 +33,14 @@ class _DefaultSlope(float):
 DEFAULT_SLOPE = _DefaultSlope(0.01)
 
 
+def describe(value):
+    """An argument as error messages show it: never more than a short line,
+    and for arrays their type, shape and dtype instead of their elements."""
+    if isinstance(value, np.ndarray) or (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{reprlib.repr(value)} of type {type(value).__name__}"
+
+
 def check_slope(negative_slope, alpha):
     """The slope as a finite Python float; alpha is negative_slope's alias."""
     if alpha is None:
@@ -44,9 +53,7 @@ def check_slope(negative_slope, alpha):
 def _finite_real(value, name):
     if type(value) is not float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"{name} must be a real number, got {value!r} of type {type(value).__name__}"
-            )
+            raise TypeError(f"{name} must be a real number, got {describe(value)}")
         try:
             value = float(value)
         except OverflowError:
@@ -56,11 +63,28 @@ def _finite_real(value, name):
     return value
 
 
+def check_slope_fits(slope, dtype, alpha):
+    """The slope, checked to be finite once rounded to the compute dtype of a
+    result of `dtype` (1e39 is a valid float64 slope but overflows float32)."""
+    compute = compute_dtype(dtype)
+    with np.errstate(over="ignore"):
+        fits = math.isfinite(compute.type(slope))
+    if not fits:
+        name = "negative_slope" if alpha is None else "alpha"
+        raise ValueError(
+            f"{name} must be finite in {compute}, the dtype this call computes in; "
+            f"{slope!r} overflows it"
+        )
+    return slope
+
+
 def check_num_threads(num_threads):
     if num_threads is None:
         return None
     if isinstance(num_threads, (bool, np.bool_)) or not isinstance(num_threads, numbers.Integral):
-        raise TypeError(f"num_threads must be a positive int or None, got {num_threads!r}")
+        raise TypeError(
+            f"num_threads must be a positive int or None, got {describe(num_threads)}"
+        )
     if num_threads < 1:
         raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
     if num_threads > MAX_THREADS:
@@ -72,7 +96,10 @@ def as_array(value, name):
     try:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} cannot be converted to an array: {exc}") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(
+            f"{name} cannot be converted to an array: {reason}"
+        ) from None
 
 
 def result_dtype(dtype, name):
@@ -104,14 +131,15 @@ def forward_operands(x, negative_slope, alpha):
     """(x as an array, slope, result dtype) for a forward call."""
     slope = check_slope(negative_slope, alpha)
     x = as_array(x, "x")
-    return x, slope, result_dtype(x.dtype, "x")
+    dtype = result_dtype(x.dtype, "x")
+    return x, check_slope_fits(slope, dtype, alpha), dtype
 
 
 def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
     """(grad_output and x as arrays, slope, result dtype) for a backward call."""
     slope = check_slope(negative_slope, alpha)
     if not isinstance(x_is_output, (bool, np.bool_)):
-        raise TypeError(f"x_is_output must be a bool, got {x_is_output!r}")
+        raise TypeError(f"x_is_output must be a bool, got {describe(x_is_output)}")
     if x_is_output and slope < 0:
         raise ValueError(
             "x_is_output=True needs a slope >= 0 (the input's sign cannot be recovered "
@@ -126,7 +154,7 @@ def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
             f"grad_output and x must have the same shape, got {grad_output.shape} and {x.shape}"
         )
     dtype = result_dtype(np.result_type(grad_output.dtype, x.dtype), "grad_output and x")
-    return grad_output, x, slope, dtype
+    return grad_output, x, check_slope_fits(slope, dtype, alpha), dtype
 
 
 # The sign mask of an array of n elements is n bits packed into ceil(n / 8)
@@ -159,4 +187,4 @@ def backward_mask_operands(grad_output, mask, negative_slope, alpha):
     dtype = result_dtype(grad_output.dtype, "grad_output")
     mask = as_array(mask, "mask")
     check_mask(mask, grad_output.size)
-    return grad_output, mask, slope, dtype
+    return grad_output, mask, check_slope_fits(slope, dtype, alpha), dtype

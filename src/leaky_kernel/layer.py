@@ -2,7 +2,7 @@
 import numpy as np
 
 from ._mask import forward_mask_into, leaky_relu_backward_mask
-from ._validation import DEFAULT_SLOPE, check_num_threads, check_slope, result_dtype
+from ._validation import DEFAULT_SLOPE, check_num_threads, check_slope, describe, result_dtype
 
 
 class LeakyReLU:
@@ -30,7 +30,7 @@ class LeakyReLU:
     ):
         self.negative_slope = check_slope(negative_slope, alpha)
         if not isinstance(inplace, (bool, np.bool_)):
-            raise TypeError(f"inplace must be a bool, got {inplace!r}")
+            raise TypeError(f"inplace must be a bool, got {describe(inplace)}")
         self.inplace = bool(inplace)
         self.num_threads = check_num_threads(num_threads)
         self._mask = None  # sign mask of the last forward's input
@@ -62,6 +62,15 @@ class LeakyReLU:
         return leaky_relu_backward_mask(
             grad_output, self._mask, self.negative_slope, num_threads=self.num_threads
         )
+
+    def __copy__(self):
+        # forward writes each new mask into the previous mask's memory, so a
+        # copy sharing it would change the other's gradients: it gets its own.
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        if self._mask is not None:
+            twin._mask = self._mask.copy()
+        return twin
 
     def __repr__(self):
         options = f"negative_slope={self.negative_slope}"
