@@ -11,7 +11,7 @@ import numpy as np
 
 import harness
 import leaky_kernel as lk
-from harness import COPY, LEAKY_KERNEL
+from harness import LEAKY_KERNEL, ROOFLINE
 
 MODE_LABELS = {"alloc": "allocating", "out": "out=", "inplace": "in place"}
 
@@ -137,6 +137,8 @@ def machine_info():
         "leaky_kernel_simd": _simd_level(),
         "leaky_kernel_openmp": lk.openmp_enabled(),
         "leaky_kernel_all_threads": harness.ALL_THREADS,
+        # Each tuning choice in force, and why (leaky_kernel._tuning).
+        "leaky_kernel_tuning": {name: list(pair) for name, pair in lk.get_tuning().items()},
         # The machine may be shared: other users' load skews every number.
         "load_average_at_start": load_average(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -228,8 +230,8 @@ def _plot_panel(axis, panel, threads, contenders):
         ]
         if not points:
             continue
-        if contender.name == COPY:
-            axis.plot(*zip(*points), "k--x", label="copy, 1 thread (roofline)")
+        if contender.name == ROOFLINE:
+            axis.plot(*zip(*points), "k--x", label=f"roofline ({threads} threads)")
         else:
             # One colour per contender in every panel and plot.
             color = f"C{harness.CONTENDERS.index(contender)}"

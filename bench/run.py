@@ -179,7 +179,7 @@ def main(argv=None):
         target_results = targets.run_targets(
             args.preset.targets, progress=lambda m: log(f"target {m}")
         )
-        print("\nTargets (ratios of medians, interleaved in this process):")
+        print("\nTargets (ratios of the fastest rounds, interleaved in this process):")
         for target in target_results:
             print("  " + target.line())
 

@@ -1,11 +1,15 @@
-"""The issue's performance targets, each measured side by side in this process.
+"""The performance issue's targets, each measured side by side in this process.
 
 Every target times its calls with harness.time_interleaved (warmed up,
-round-robin, medians) and reports the measured ratio of medians against the
-threshold; nothing is tuned to pass. Standalone: ``python bench/run.py --only-targets``.
+round-robin) and compares the fastest round of each contender: noise on a
+shared machine only ever slows a call down. Nothing is tuned to pass.
+Standalone: ``python bench/run.py --only-targets``.
 
-64 MiB means 2^24 float32 or 2^23 float64 elements per array. Calls use all
-threads (harness.ALL_THREADS) unless the target says one.
+The roofline is this machine's own fastest way to move the same bytes on the
+same threads (harness.ROOFLINE). 64 MiB means 2^24 float32 or 2^23 float64
+elements per array. Calls use all threads (harness.ALL_THREADS) unless the
+target says one. Results record the CPU model and the tuning in force
+(report.machine_info).
 """
 
 from dataclasses import asdict, dataclass, field
@@ -15,29 +19,29 @@ from typing import Optional
 import numpy as np
 
 import harness
-from harness import ALL_THREADS, COPY, LEAKY_KERNEL, SLOPE, Cell, Entry, Operands
+import leaky_kernel as lk
+from harness import ALL_THREADS, LEAKY_KERNEL, ROOFLINE, SLOPE, Cell, Entry
 
-SIXTY_FOUR_MIB = 64 << 20
+MIB = 1 << 20
 
 
 @dataclass
 class TargetResult:
-    target: int  # the issue's numbering
     name: str
     numerator: str
     denominator: str
     comparison: str  # "<=" or ">="
     threshold: float
-    medians_s: dict  # median seconds per call, by what was timed
+    seconds: dict  # fastest seconds per call, by what was timed
     ratio: Optional[float] = field(init=False, default=None)  # numerator / denominator
     skipped: Optional[str] = field(init=False, default=None)  # why there is no ratio
 
     def __post_init__(self):
-        missing = [k for k in (self.numerator, self.denominator) if k not in self.medians_s]
+        missing = [k for k in (self.numerator, self.denominator) if k not in self.seconds]
         if missing:
             self.skipped = f"{' and '.join(missing)} not available"
         else:
-            self.ratio = self.medians_s[self.numerator] / self.medians_s[self.denominator]
+            self.ratio = self.seconds[self.numerator] / self.seconds[self.denominator]
 
     @property
     def passed(self):
@@ -49,7 +53,7 @@ class TargetResult:
 
     def line(self):
         status = {True: "PASS", False: "FAIL", None: "SKIP"}[self.passed]
-        what = f"{self.target}. {self.name}: time {self.numerator} / {self.denominator}"
+        what = f"{self.name}: time {self.numerator} / {self.denominator}"
         target = f"(target {self.comparison} {self.threshold:g})"
         if self.ratio is None:
             return f"{status}  {what} {target}: {self.skipped}"
@@ -59,141 +63,122 @@ class TargetResult:
         return {**asdict(self), "passed": self.passed}
 
 
-def _contender_entries(cell, operands, names, threads):
-    """{contender name: Entry} for the available contenders in `names`."""
+def _time_contenders(cell, names, settings, threads=ALL_THREADS):
+    """{contender name: fastest seconds per call} on fresh random data for `cell`."""
+    operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
     contenders = [c for c in harness.available_contenders() if c.name in names]
     entries = harness.bind_cell(cell, operands, [threads], contenders)
-    return {name: entry for (name, _), entry in entries.items()}
+    return harness.fastest({name: entry for (name, _), entry in entries.items()}, settings)
 
 
-def _time_contenders(cell, names, settings, threads=ALL_THREADS):
-    """{contender name: median seconds per call} on fresh random data for `cell`."""
-    operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
-    return harness.medians(_contender_entries(cell, operands, names, threads), settings)
+def roofline(settings):
+    """forward and backward out=, against the machine's fastest way to move their bytes."""
+    results = []
+    cases = [(64, "float32", "forward"), (64, "float64", "forward"), (256, "float32", "forward"),
+             (64, "float32", "backward"), (64, "float64", "backward")]
+    for mib, dtype, op in cases:
+        cell = Cell(mib * MIB // np.dtype(dtype).itemsize, dtype, op, "out")
+        seconds = _time_contenders(cell, {LEAKY_KERNEL, ROOFLINE}, settings)
+        name = f"{mib} MiB {dtype} {op} out="
+        results.append(TargetResult(name, LEAKY_KERNEL, ROOFLINE, "<=", 1.10, seconds))
+    return results
 
 
-def sixty_four_mib(settings):
-    """Targets 1-3: out= and allocating calls on 64 MiB, both dtypes and ops."""
+def allocating(settings):
+    """the allocating forward on 64 MiB against torch's F.leaky_relu."""
     results = []
     for dtype in harness.DTYPES:
-        size = SIXTY_FOUR_MIB // np.dtype(dtype).itemsize
-        for op in harness.OPS:
-            name = f"64 MiB {dtype} {op}"
-            out = _time_contenders(
-                Cell(size, dtype, op, "out"), {LEAKY_KERNEL, "torch", COPY}, settings
-            )
-            if op == "forward":
-                results += [
-                    TargetResult(1, f"{name} out=", LEAKY_KERNEL, "torch", "<=", 0.6, out),
-                    TargetResult(1, f"{name} out=", LEAKY_KERNEL, COPY, "<=", 1.10, out),
-                ]
-            else:
-                results.append(
-                    TargetResult(1, f"{name} out=", "torch", LEAKY_KERNEL, ">=", 1.25, out)
-                )
-            alloc = _time_contenders(
-                Cell(size, dtype, op, "alloc"), {LEAKY_KERNEL, "torch", "np.where"}, settings
-            )
-            results += [
-                TargetResult(2, f"{name} allocating", "torch", LEAKY_KERNEL, ">=", 2, alloc),
-                TargetResult(3, f"{name} allocating", "np.where", LEAKY_KERNEL, ">=", 10, alloc),
-            ]
+        cell = Cell(64 * MIB // np.dtype(dtype).itemsize, dtype, "forward", "alloc")
+        seconds = _time_contenders(cell, {LEAKY_KERNEL, "torch"}, settings)
+        name = f"64 MiB {dtype} allocating forward"
+        results.append(TargetResult(name, LEAKY_KERNEL, "torch", "<=", 0.6, seconds))
     return results
 
 
-def in_cache_out(settings):
-    """Target 4: one thread, 2^15 float32, out=: within 10% of a copy."""
-    medians = _time_contenders(
-        Cell(1 << 15, "float32", "forward", "out"), {LEAKY_KERNEL, COPY}, settings, threads=1
-    )
-    return [
-        TargetResult(4, "2^15 float32 out= one thread", LEAKY_KERNEL, COPY, "<=", 1.10, medians)
-    ]
+def every_size_against_torch(settings):
+    """out= forward and backward, float32, every power of two from 2^10 to 2^24, vs torch."""
+    results = []
+    for log2 in range(10, 25):
+        for op in harness.OPS:
+            cell = Cell(1 << log2, "float32", op, "out")
+            seconds = _time_contenders(cell, {LEAKY_KERNEL, "torch"}, settings)
+            name = f"2^{log2} float32 {op} out="
+            results.append(TargetResult(name, LEAKY_KERNEL, "torch", "<=", 1.0, seconds))
+    return results
 
 
-def small_call(settings):
-    """Target 5: call overhead on 1000 float32 elements, allocating."""
+def parallel_never_loses(settings):
+    """default threads against one thread, float32 forward out=, 2^14 to 2^19."""
+    results = []
+    leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
+    for log2 in range(14, 20):
+        cell = Cell(1 << log2, "float32", "forward", "out")
+        operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
+        entries = {
+            "default threads": Entry(partial(lk.leaky_relu, operands.value, SLOPE,
+                                             out=operands.dest)),
+            "1 thread": Entry(leaky_kernel.bind(cell, operands, 1)),
+        }
+        seconds = harness.fastest(entries, settings)
+        name = f"2^{log2} float32 forward out="
+        results.append(TargetResult(name, "default threads", "1 thread", "<=", 1.05, seconds))
+    return results
+
+
+def in_cache(settings):
+    """2^15 float32 on one thread against memcpy; n=1000 allocating against np.multiply."""
+    cell = Cell(1 << 15, "float32", "forward", "out")
+    operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
+    memcpy = harness.roofline_calls(cell, operands, 1)["memcpy"]
+    entries = {
+        LEAKY_KERNEL: Entry(harness.CONTENDERS_BY_NAME[LEAKY_KERNEL].bind(cell, operands, 1)),
+        "memcpy": Entry(memcpy),
+    }
+    results = [TargetResult("2^15 float32 out= one thread", LEAKY_KERNEL, "memcpy", "<=", 1.10,
+                            harness.fastest(entries, settings))]
     cell = Cell(1000, "float32", "forward", "alloc")
     operands = harness.make_operands(cell, *harness.random_inputs(cell.size, cell.dtype))
-    entries = _contender_entries(cell, operands, {LEAKY_KERNEL, "torch"}, ALL_THREADS)
     x, a = operands.value, operands.value.dtype.type(SLOPE)
-    entries["np.multiply"] = Entry(partial(np.multiply, x, a))
-    medians = harness.medians(entries, settings)
+    entries = {
+        LEAKY_KERNEL: Entry(harness.CONTENDERS_BY_NAME[LEAKY_KERNEL].bind(cell, operands, 1)),
+        "np.multiply": Entry(partial(np.multiply, x, a)),
+    }
+    results.append(TargetResult("1000 float32 allocating", LEAKY_KERNEL, "np.multiply", "<=",
+                                1.0, harness.fastest(entries, settings)))
+    return results
+
+
+def masks(settings):
+    """the mask kernels on 64 MiB float32 out=, against the plain forward and backward."""
+    n = 64 * MIB // 4
+    x, g = harness.random_inputs(n, "float32")
+    out = np.empty_like(x)
+    y, mask = lk.leaky_relu_forward_mask(x, SLOPE)
+    threads = ALL_THREADS
+    entries = {
+        "forward": Entry(partial(lk.leaky_relu, x, SLOPE, out=out, num_threads=threads)),
+        "forward_mask": Entry(partial(lk.leaky_relu_forward_mask, x, SLOPE, out=out,
+                                      num_threads=threads)),
+        "backward": Entry(partial(lk.leaky_relu_backward, g, x, SLOPE, out=out,
+                                  num_threads=threads)),
+        "backward_mask": Entry(partial(lk.leaky_relu_backward_mask, g, mask, SLOPE, out=out,
+                                       num_threads=threads)),
+    }
+    seconds = harness.fastest(entries, settings)
     return [
-        TargetResult(5, "1000 float32 allocating", LEAKY_KERNEL, "np.multiply", "<=", 1.0, medians),
-        TargetResult(5, "1000 float32 allocating", LEAKY_KERNEL, "torch", "<=", 0.7, medians),
+        TargetResult("64 MiB float32 out=, mask backward", "backward_mask", "backward", "<=",
+                     0.77, seconds),
+        TargetResult("64 MiB float32 out=, mask forward", "forward_mask", "forward", "<=",
+                     1.05, seconds),
     ]
 
 
-def strided_view(settings):
-    """Target 6: m[:, ::2] of a 4096x4096 float32 array vs the same data contiguous."""
-    strided = harness.random_array((4096, 4096), "float32")[:, ::2]
-    contiguous = np.ascontiguousarray(strided)
-    leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
-    results = []
-    for mode in ("alloc", "out"):
-        cell = Cell(contiguous.size, "float32", "forward", mode)
-        out = np.empty_like(contiguous)
-        dest = out if mode == "out" else None
-        entries = {
-            name: Entry(leaky_kernel.bind(cell, Operands(x, x, out, dest), ALL_THREADS))
-            for name, x in (("strided", strided), ("contiguous", contiguous))
-        }
-        into = "allocating" if mode == "alloc" else "out= a contiguous array"
-        results.append(
-            TargetResult(
-                6,
-                f"4096x4096 float32 [:, ::2], {into}",
-                "strided",
-                "contiguous",
-                "<=",
-                2,
-                harness.medians(entries, settings),
-            )
-        )
-    return results
-
-
-def python_threads(settings, loop_seconds=0.05):
-    """Target 7: two Python threads, num_threads=1 each, in-cache float32 out=.
-
-    Two sizes: 2^15 (in L2; each call is a few microseconds, so handing the
-    GIL between the threads weighs on it) and 2^17 (in L3). Both variants run
-    their calls in new worker threads, so thread start-up costs both alike.
-    Each thread has its own input and output. Loops last 50 ms: with 10 ms
-    loops, consecutive runs read anywhere from 0.64 to 1.87 (NOTES.md).
-    """
-    results = []
-    for log2_size in (15, 17):
-        cell = Cell(1 << log2_size, "float32", "forward", "out")
-        leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
-        calls = []
-        for stream in range(2):
-            x = harness.random_array(cell.size, cell.dtype, stream)
-            out = np.empty_like(x)
-            calls.append(leaky_kernel.bind(cell, Operands(x, x, out, out), 1))
-        per_thread, _ = harness.calibrate(calls[0], loop_seconds)
-        entries = {
-            "1 thread": Entry(partial(harness.run_in_threads, calls[:1], per_thread)),
-            "2 threads": Entry(partial(harness.run_in_threads, calls, per_thread)),
-        }
-        medians = harness.medians(entries, settings)
-        # Per-call time: the two-thread run makes twice the calls. The ratio of
-        # per-call times is then the ratio of aggregate throughputs.
-        per_call = {
-            "1 thread": medians["1 thread"] / per_thread,
-            "2 threads": medians["2 threads"] / (2 * per_thread),
-        }
-        name = f"2^{log2_size} float32 out=, num_threads=1 in each Python thread, per-call"
-        results.append(TargetResult(7, name, "1 thread", "2 threads", ">=", 1.6, per_call))
-    return results
-
-
-ALL_TARGETS = (sixty_four_mib, in_cache_out, small_call, strided_view, python_threads)
+ALL_TARGETS = (roofline, allocating, every_size_against_torch, parallel_never_loses, in_cache,
+               masks)
 
 
 def run_targets(settings, progress=None):
-    """Every target's results: targets 1-3 per dtype and op, then 4-7."""
+    """Every target's results, in ALL_TARGETS order."""
     results = []
     for measure in ALL_TARGETS:
         if progress is not None:

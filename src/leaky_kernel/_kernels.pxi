@@ -53,6 +53,7 @@ from cython.parallel cimport prange
 from libc.limits cimport INT_MAX
 from libc.math cimport isfinite, isinf
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -74,6 +75,7 @@ cdef extern from "_stream.h":
     void lk_stream_select_evens_double(
         const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
     void lk_stream_fence() noexcept nogil
+    void lk_stream_move(const float*, const float*, float*, Py_ssize_t) noexcept nogil
 
 cdef extern from "_gil.h":
     void lk_gil_released() noexcept nogil
@@ -566,6 +568,40 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, call_thread
     fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, requested, out is None)
     run(&job)
     return o
+
+
+# ============================================================================
+# The roofline, for benchmarks
+# ============================================================================
+
+ROOFLINES = ("memcpy", "stream copy", "stream 2-in-1-out")
+
+
+def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_threads):
+    """Move the bytes of a call the machine's own fastest ways, on n_threads
+    threads in contiguous spans, as the kernels split their work: "memcpy"
+    (out = a, glibc's memcpy), "stream copy" (out = a, streaming stores) or
+    "stream 2-in-1-out" (out = a | b bitwise: the backward's two inputs and
+    one output). Not a kernel: what benchmarks compare the kernels with."""
+    cdef int kind = ROOFLINES.index(how)
+    cdef Py_ssize_t n = out.shape[0]
+    cdef Py_ssize_t span, s, start, stop
+    cdef int threads = max(1, n_threads)
+    if n == 0:
+        return
+    if kind != 0 and not LK_HAVE_STREAM:
+        raise ValueError(f"{how} needs streaming stores, which this build lacks")
+    span = thread_span(n, threads, SPAN_ALIGN_BYTES // sizeof(float))
+    with nogil:
+        for s in prange((n + span - 1) // span, schedule='static', num_threads=threads):
+            start = s * span
+            stop = min(n, start + span)
+            if kind == 0:
+                memcpy(&out[start], &a[start], (stop - start) * sizeof(float))
+            else:
+                lk_stream_move(&a[start], &b[start] if kind == 2 else NULL, &out[start],
+                               stop - start)
+                lk_stream_fence()
 
 
 # ============================================================================

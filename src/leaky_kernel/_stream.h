@@ -124,6 +124,30 @@ LK_DEFINE_STREAM_SELECT(lk_stream_select_double, double, pd, 1)
 LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_float, float, ps, 2)
 LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #  define lk_stream_fence() _mm_sfence()
+
+/* Not a kernel: the machine's own best way to move the bytes of a call, the
+ * roofline that benchmarks measure the kernels against. out = a, or with b
+ * out = a | b bitwise (two inputs, one output), the line-aligned middle
+ * written with streaming stores, no prefetch. */
+static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n)
+{
+    const Py_ssize_t width = LK_STREAM_BYTES / sizeof(float);
+    const Py_ssize_t line = LK_LINE_BYTES / sizeof(float);
+    const uint32_t *ia = (const uint32_t *)a, *ib = (const uint32_t *)b;
+    uint32_t *iout = (uint32_t *)out;
+    Py_ssize_t i = 0, k;
+    for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)
+        iout[i] = ia[i] | (b ? ib[i] : 0);
+    for (; i + line <= n; i += line)
+        for (k = i; k < i + line; k += width) {
+            lk_vec_ps v = LK_OP(loadu, ps)(a + k);
+            if (b)
+                v = LK_OP(or, ps)(v, LK_OP(loadu, ps)(b + k));
+            LK_OP(stream, ps)(out + k, v);
+        }
+    for (; i < n; i++)
+        iout[i] = ia[i] | (b ? ib[i] : 0);
+}
 #else
 /* Never called: the kernel tests LK_HAVE_STREAM first. */
 #  define lk_stream_select_float(value, sign, out, n, slope, kind, bytes) ((void)0)
@@ -131,6 +155,7 @@ LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #  define lk_stream_select_evens_float(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_select_evens_double(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_fence() ((void)0)
+#  define lk_stream_move(a, b, out, n) ((void)0)
 #endif
 
 #endif /* LEAKY_KERNEL_STREAM_H */
