@@ -212,7 +212,7 @@ cdef struct Job:
     int n_threads        # from work_threads: at most one per span of work
     bint fresh_output    # out is a result just allocated, not the caller's memory
     Tuning tuning
-    char* scratch        # SELECT with a strided operand: STRIDED_SCRATCH per thread
+    char* scratch        # SELECT with a strided operand: STRIDED_SCRATCH_BYTES a thread
 
 
 cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_elements) noexcept:
