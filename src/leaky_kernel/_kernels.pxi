@@ -54,23 +54,7 @@ cdef extern from "_stream.h":
     void lk_stream_select_evens_double(const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
 
-cdef extern from *:
-    """
-    #if defined(__AVX2__)
-    #define LEAKY_KERNEL_SIMD "AVX2"
-    #elif defined(__SSE2__) || defined(_M_X64)
-    #define LEAKY_KERNEL_SIMD "SSE2"
-    #elif defined(__ARM_NEON)
-    #define LEAKY_KERNEL_SIMD "NEON"
-    #else
-    #define LEAKY_KERNEL_SIMD "unknown"
-    #endif
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    #define LEAKY_KERNEL_CPU_HAS_AVX2() __builtin_cpu_supports("avx2")
-    #else
-    #define LEAKY_KERNEL_CPU_HAS_AVX2() 0
-    #endif
-    """
+cdef extern from "_cpu.h":
     const char* LEAKY_KERNEL_SIMD
     bint LEAKY_KERNEL_CPU_HAS_AVX2()
 
