@@ -5,9 +5,9 @@ Environment:
   LEAKY_KERNEL_NO_OPENMP=1   build serially even if OpenMP is available.
 """
 import os
-import platform
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import warnings
@@ -34,8 +34,11 @@ OPENMP_PROBE = textwrap.dedent(
 
 # Extra flags of each kernel module beyond the baseline, by compiler type.
 # The baseline is the platform's default target (SSE2 on x86-64), never -march=native.
+# The target's machine, not the host's: sysconfig follows a cross-compile
+# (cibuildwheel builds macOS x86-64 wheels on arm64), platform.machine() does not.
+TARGET_MACHINE = sysconfig.get_platform().rpartition("-")[2].lower()
 KERNEL_LEVELS = {"baseline": {"unix": [], "msvc": []}}
-if platform.machine().lower() in ("x86_64", "amd64"):
+if TARGET_MACHINE in ("x86_64", "amd64"):
     KERNEL_LEVELS["avx2"] = {"unix": ["-mavx2"], "msvc": ["/arch:AVX2"]}
 
 # -fno-trapping-math lets GCC if-convert the select so that the loops
