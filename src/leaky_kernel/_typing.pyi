@@ -9,4 +9,4 @@ Float = TypeVar("Float", np.float16, np.float32, np.float64)
 Out = TypeVar("Out", bound=np.ndarray[Any, Any])
 # Scalar inputs give a NumPy scalar, as ufuncs do. So do 0-d arrays, which
 # types cannot tell from other arrays: array inputs are typed as giving arrays.
-Scalar = Union[float, np.number[Any], np.bool_]
+Scalar = Union[float, np.floating[Any], np.integer[Any], np.bool_]
