@@ -82,23 +82,7 @@ cdef extern from "_gil.h":
     void lk_gil_wait_for_holder() noexcept nogil
     void lk_gil_reacquired() noexcept nogil
 
-cdef extern from *:
-    """
-    #if defined(__AVX2__)
-    #define LEAKY_KERNEL_SIMD "AVX2"
-    #elif defined(__SSE2__) || defined(_M_X64)
-    #define LEAKY_KERNEL_SIMD "SSE2"
-    #elif defined(__ARM_NEON)
-    #define LEAKY_KERNEL_SIMD "NEON"
-    #else
-    #define LEAKY_KERNEL_SIMD "unknown"
-    #endif
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    #define LEAKY_KERNEL_CPU_HAS_AVX2() __builtin_cpu_supports("avx2")
-    #else
-    #define LEAKY_KERNEL_CPU_HAS_AVX2() 0
-    #endif
-    """
+cdef extern from "_cpu.h":
     const char* LEAKY_KERNEL_SIMD
     bint LEAKY_KERNEL_CPU_HAS_AVX2()
 

@@ -1,0 +1,183 @@
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import reference as reference
+from ._typing import Float, Out, Scalar
+from .layer import LeakyReLU as LeakyReLU
+
+__version__: str
+# Mirrors __init__.py's; tests/test_typing.py's stubtest run fails when they differ.
+__all__ = [
+    "leaky_relu",
+    "leaky_relu_backward",
+    "leaky_relu_forward_mask",
+    "leaky_relu_backward_mask",
+    "LeakyReLU",
+    "get_num_threads",
+    "set_num_threads",
+    "openmp_enabled",
+    "reference",
+    "__version__",
+]
+
+@overload
+def leaky_relu(
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: Out,
+    num_threads: int | None = None,
+) -> Out: ...
+@overload
+def leaky_relu(
+    x: NDArray[Float],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[Float]: ...
+@overload
+def leaky_relu(
+    x: Scalar,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> np.floating[Any]: ...
+@overload
+def leaky_relu(
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
+@overload
+def leaky_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    x_is_output: bool = False,
+    out: Out,
+    num_threads: int | None = None,
+) -> Out: ...
+@overload
+def leaky_relu_backward(
+    grad_output: NDArray[Float],
+    x: NDArray[Float],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    x_is_output: bool = False,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[Float]: ...
+@overload
+def leaky_relu_backward(
+    grad_output: Scalar,
+    x: Scalar,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    x_is_output: bool = False,
+    out: None = None,
+    num_threads: int | None = None,
+) -> np.floating[Any]: ...
+@overload
+def leaky_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    x_is_output: bool = False,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
+@overload
+def leaky_relu_forward_mask(
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: Out,
+    num_threads: int | None = None,
+) -> tuple[Out, NDArray[np.uint8]]: ...
+@overload
+def leaky_relu_forward_mask(
+    x: NDArray[Float],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> tuple[NDArray[Float], NDArray[np.uint8]]: ...
+@overload
+def leaky_relu_forward_mask(
+    x: Scalar,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> tuple[np.floating[Any], NDArray[np.uint8]]: ...
+@overload
+def leaky_relu_forward_mask(
+    x: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.uint8]]: ...
+@overload
+def leaky_relu_backward_mask(
+    grad_output: ArrayLike,
+    mask: NDArray[np.uint8],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: Out,
+    num_threads: int | None = None,
+) -> Out: ...
+@overload
+def leaky_relu_backward_mask(
+    grad_output: NDArray[Float],
+    mask: NDArray[np.uint8],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[Float]: ...
+@overload
+def leaky_relu_backward_mask(
+    grad_output: Scalar,
+    mask: NDArray[np.uint8],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> np.floating[Any]: ...
+@overload
+def leaky_relu_backward_mask(
+    grad_output: ArrayLike,
+    mask: NDArray[np.uint8],
+    negative_slope: float = ...,
+    *,
+    alpha: float | None = None,
+    out: None = None,
+    num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
+def get_num_threads() -> int: ...
+def set_num_threads(n: int | None) -> None: ...
+def openmp_enabled() -> bool: ...

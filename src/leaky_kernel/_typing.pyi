@@ -1,0 +1,12 @@
+# Type names shared by the stubs; a stub-only module, never imported at run time.
+from typing import Any, TypeVar, Union
+
+import numpy as np
+
+# The float dtypes a result keeps (others compute in float64).
+Float = TypeVar("Float", np.float16, np.float32, np.float64)
+# out=: the call returns the array it was given.
+Out = TypeVar("Out", bound=np.ndarray[Any, Any])
+# Scalar inputs give a NumPy scalar, as ufuncs do. So do 0-d arrays, which
+# types cannot tell from other arrays: array inputs are typed as giving arrays.
+Scalar = Union[float, np.floating[Any], np.integer[Any], np.bool_]

@@ -1,0 +1,15 @@
+import torch
+
+__all__ = ["leaky_relu", "LeakyReLU"]
+
+def leaky_relu(
+    input: torch.Tensor, negative_slope: float = ..., inplace: bool = False
+) -> torch.Tensor: ...
+
+class LeakyReLU(torch.nn.Module):
+    __constants__: list[str]
+    negative_slope: float
+    inplace: bool
+    def __init__(self, negative_slope: float = ..., inplace: bool = False) -> None: ...
+    def forward(self, input: torch.Tensor) -> torch.Tensor: ...
+    def extra_repr(self) -> str: ...
