@@ -104,7 +104,7 @@ if not where.startswith(sys.prefix):
     sys.exit("the tests would not import the installed wheel")
 '
 "$work/venv/bin/python" -m leaky_kernel
-"$work/venv/bin/python" -m pytest -p no:cacheprovider
+LEAKY_KERNEL_STUBTEST=1 "$work/venv/bin/python" -m pytest -p no:cacheprovider
 
 trap - ERR
 rm -rf "$work"

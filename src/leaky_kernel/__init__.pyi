@@ -1,4 +1,4 @@
-from typing import Any, overload
+from typing import Any, Callable, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,6 +18,9 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "openmp_enabled",
+    "tune",
+    "set_tuning",
+    "get_tuning",
     "reference",
     "__version__",
 ]
@@ -181,3 +184,8 @@ def leaky_relu_backward_mask(
 def get_num_threads() -> int: ...
 def set_num_threads(n: int | None) -> None: ...
 def openmp_enabled() -> bool: ...
+def tune(
+    rounds: int = 9, size_mib: int = 64, progress: Callable[[str], object] | None = ...
+) -> dict[str, Any]: ...
+def set_tuning(**choices: int | str) -> None: ...
+def get_tuning() -> dict[str, tuple[int | str, str]]: ...

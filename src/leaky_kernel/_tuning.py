@@ -58,7 +58,7 @@ PREFETCH_KINDS = ("none", "t0", "nta")
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
 
 # Why each current choice was made: {name: text}.
-_reasons = {}
+_reasons: dict = {}
 
 
 def cpu_model():
@@ -196,7 +196,7 @@ def _environment_choices():
         return {}
 
 
-_overrides = {}
+_overrides: dict = {}
 
 
 def set_tuning(**choices):
