@@ -1,74 +1,44 @@
-"""One SGD training step with leaky_kernel.torch.LeakyReLU against torch.nn.LeakyReLU.
+"""Issue 14's targets for leaky_kernel.torch.LeakyReLU against torch.nn.LeakyReLU.
 
-    python bench/torch_step.py                  # batches 64 and 512, 7 rounds
+    python bench/torch_step.py                  # about a minute on an idle 2-core machine
     python bench/torch_step.py --batches 64 --rounds 15
 
-Model (issue 14): Linear(1024, 2048), LeakyReLU, Linear(2048, 2048),
-LeakyReLU, Linear(2048, 10), float32; a step is zero_grad, forward, cross
-entropy, backward and torch.optim.SGD's step. Target: step time with
-leaky_kernel's activation / step time with torch's <= 1.0 at batch 64 and 512.
+1. Step time. Model Linear(1024, 2048), LeakyReLU, Linear(2048, 2048),
+   LeakyReLU, Linear(2048, 10), float32; one SGD training step (zero_grad,
+   forward, cross entropy, backward, SGD step) on --threads threads. Target:
+   step time with leaky_kernel's activation / with torch's <= 1.0 at batch
+   64 and 512, fastest of 7 interleaved rounds.
+2. Saved-tensor bytes. Linear(256, 256) and LeakyReLU four times, batch
+   4096, in a training step (cross entropy over the 256 outputs): bytes the
+   model's forward saves for the backward, counted with
+   torch.autograd.graph.saved_tensors_hooks (the loss's own are not
+   counted). Target: <= 0.6x torch's.
 
-Both models start from the same weights and see the same batch. A round times
-a loop of steps of each model in turn, the order alternating between rounds;
-each model's figure is its fastest round (load from other processes only ever
-slows a loop down). The ratio is of those fastest rounds.
+Both models of a pair start from the same weights and see the same batch.
+Timing is examples/torch_mlp.py's time_steps: rounds alternate the order of
+the two models, and each model's figure is its fastest round.
 """
 import argparse
-import time
+import os
+import sys
 
 import torch
 
-import leaky_kernel.torch as lkt
 from leaky_kernel._dispatch import kernels
 from report import _cpu_model
 
-SLOPE = 0.01
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from torch_mlp import (  # noqa: E402  (examples/ is not a package)
+    ACTIVATIONS,
+    make_model,
+    make_step,
+    saved_bytes,
+    synthetic_batch,
+    time_steps,
+)
 
-
-def make_model(activation, seed=0):
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(
-        torch.nn.Linear(1024, 2048),
-        activation(SLOPE),
-        torch.nn.Linear(2048, 2048),
-        activation(SLOPE),
-        torch.nn.Linear(2048, 10),
-    )
-
-
-def make_step(model, inputs, targets):
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def loop_seconds(step, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
-
-
-def time_steps(steps_by_name, rounds, seconds_per_loop):
-    """Fastest mean step time of each contender over interleaved rounds."""
-    for step in steps_by_name.values():
-        for _ in range(3):
-            step()
-    first = next(iter(steps_by_name.values()))
-    per_loop = max(1, round(seconds_per_loop / loop_seconds(first, 3)))
-    best = dict.fromkeys(steps_by_name, float("inf"))
-    names = list(steps_by_name)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            best[name] = min(best[name], loop_seconds(steps_by_name[name], per_loop))
-    return best, per_loop
+STEP_WIDTHS = [1024, 2048, 2048, 10]
+MEMORY_WIDTHS, MEMORY_BATCH = [256] * 5, 4096
 
 
 def main():
@@ -82,20 +52,30 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"CPU: {_cpu_model()}")
     print(f"leaky_kernel SIMD: {kernels.SIMD}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"fastest of {args.rounds} interleaved rounds\n")
-    print(f"{'batch':>6} {'steps/loop':>10} {'torch ms':>9} {'lkt ms':>9} {'lkt / torch':>11}")
+          f"{torch.get_num_threads()} threads\n")
+    reference, ours = ACTIVATIONS
+
+    print(f"1. step time, fastest of {args.rounds} interleaved rounds (target <= 1.0)")
+    print(f"{'batch':>6} {'torch ms':>9} {'lkt ms':>9} {'lkt / torch':>11}")
     for batch in args.batches:
-        generator = torch.Generator().manual_seed(batch)
-        inputs = torch.randn(batch, 1024, generator=generator)
-        targets = torch.randint(0, 10, (batch,), generator=generator)
+        inputs, targets = synthetic_batch(batch, STEP_WIDTHS[0], seed=batch)
         steps = {
-            "torch": make_step(make_model(torch.nn.LeakyReLU), inputs, targets),
-            "lkt": make_step(make_model(lkt.LeakyReLU), inputs, targets),
+            name: make_step(make_model(activation, STEP_WIDTHS), inputs, targets)
+            for name, activation in ACTIVATIONS.items()
         }
-        best, per_loop = time_steps(steps, args.rounds, args.seconds)
-        print(f"{batch:>6} {per_loop:>10} {best['torch'] * 1e3:>9.3f} {best['lkt'] * 1e3:>9.3f} "
-              f"{best['lkt'] / best['torch']:>11.3f}")
+        best = time_steps(steps, args.rounds, args.seconds)
+        print(f"{batch:>6} {best[reference] * 1e3:>9.3f} {best[ours] * 1e3:>9.3f} "
+              f"{best[ours] / best[reference]:>11.3f}")
+
+    inputs, targets = synthetic_batch(MEMORY_BATCH, MEMORY_WIDTHS[0])
+    saved = {
+        name: saved_bytes(make_model(activation, MEMORY_WIDTHS, head=False), inputs, targets)
+        for name, activation in ACTIVATIONS.items()
+    }
+    print(f"\n2. saved-tensor bytes, 4 x (Linear(256, 256), LeakyReLU), batch {MEMORY_BATCH} "
+          f"(target <= 0.6)")
+    print(f"torch {saved[reference]:,} B, lkt {saved[ours]:,} B, "
+          f"lkt / torch {saved[ours] / saved[reference]:.3f}")
 
 
 if __name__ == "__main__":

@@ -313,7 +313,9 @@ def test_torch_func_runs_the_kernel_under_grad_and_jacrev(tensor, monkeypatch):
     # batched backward reads the mask.
     calls = []
     forward = lkt.leaky_relu_forward_mask
-    monkeypatch.setattr(lkt, "leaky_relu_forward_mask", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    monkeypatch.setattr(
+        lkt, "leaky_relu_forward_mask", lambda *a, **k: calls.append(1) or forward(*a, **k)
+    )
     x = tensor((6,), torch.float64)
     torch.func.grad(lambda t: lkt.leaky_relu(t, 0.2).sum())(x)
     torch.func.jacrev(lambda t: lkt.leaky_relu(t, 0.2))(x)
@@ -463,10 +465,11 @@ def test_no_grad_and_inputs_without_grad(tensor):
 def test_the_kernel_follows_torchs_thread_count(tensor, monkeypatch):
     seen = []
     forward = lkt.leaky_relu_forward_mask
-    monkeypatch.setattr(
-        lkt, "leaky_relu_forward_mask",
-        lambda *a, num_threads, **k: seen.append(num_threads) or forward(*a, num_threads=num_threads, **k),
-    )
+    def recording(*args, num_threads, **kwargs):
+        seen.append(num_threads)
+        return forward(*args, num_threads=num_threads, **kwargs)
+
+    monkeypatch.setattr(lkt, "leaky_relu_forward_mask", recording)
     x = tensor((100,))
     before = torch.get_num_threads()
     try:
