@@ -15,8 +15,8 @@
    counted). Target: <= 0.6x torch's.
 
 Both models of a pair start from the same weights and see the same batch.
-Timing is examples/torch_mlp.py's time_steps: rounds alternate the order of
-the two models, and each model's figure is its fastest round.
+Timing is examples/torch_mlp.py's time_steps: each round alternates the two
+models step by step, and each model's figure is its fastest round's mean.
 """
 import argparse
 import os
@@ -46,7 +46,7 @@ def main():
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=0.3, help="per loop of steps")
+    parser.add_argument("--seconds", type=float, default=0.6, help="per round of steps")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -8,8 +8,9 @@ and LeakyReLU `--layers` times then a Linear to 10 classes, start from the
 same weights; one uses torch's activation, the other leaky_kernel's. The
 script prints, for one SGD training step of each:
 
-- the step time (zero_grad, forward, cross entropy, backward, SGD step), the
-  fastest of `--rounds` rounds that alternate the two models;
+- the step time (zero_grad, forward, cross entropy, backward, SGD step): the
+  fastest mean of `--rounds` rounds, each alternating the two models step by
+  step;
 - the bytes of the tensors the model's forward saves for the backward,
   counted with torch.autograd.graph.saved_tensors_hooks: torch's activation saves its
   input, leaky_kernel's a 1-bit mask of it (for tensors of at least
@@ -73,25 +74,29 @@ def saved_bytes(model, inputs, targets):
     return total
 
 
-def time_steps(steps, rounds, seconds_per_loop):
-    """{name: fastest mean step time in seconds} over `rounds` rounds, each
-    timing a loop of steps of every contender, in alternating order. Noise
-    from other processes only ever slows a loop down."""
+def time_steps(steps, rounds, seconds_per_round):
+    """{name: fastest mean step time in seconds} over `rounds` rounds. A
+    round runs the contenders' steps in turn, step by step (the order
+    alternating), so that load from other processes falls on all of them
+    alike; noise only ever slows a round down."""
     for step in steps.values():
         for _ in range(2):
             step()
-    first = next(iter(steps.values()))
     start = time.perf_counter()
-    first()
-    per_loop = max(1, round(seconds_per_loop / (time.perf_counter() - start)))
+    for step in steps.values():
+        step()
+    per_round = max(1, round(seconds_per_round / (time.perf_counter() - start)))
     best = dict.fromkeys(steps, float("inf"))
     names = list(steps)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            for _ in range(per_loop):
+    for _ in range(rounds):
+        spent = dict.fromkeys(steps, 0.0)
+        for i in range(per_round):
+            for name in names if i % 2 == 0 else names[::-1]:
+                start = time.perf_counter()
                 steps[name]()
-            best[name] = min(best[name], (time.perf_counter() - start) / per_loop)
+                spent[name] += time.perf_counter() - start
+        for name in names:
+            best[name] = min(best[name], spent[name] / per_round)
     return best
 
 
@@ -127,7 +132,7 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=0.2, help="per loop of steps")
+    parser.add_argument("--seconds", type=float, default=0.4, help="per round of steps")
     parser.add_argument("--output", default="torch_mlp.png")
     args = parser.parse_args(argv)
 

@@ -189,8 +189,12 @@ class _LeakyReLU(torch.autograd.Function):
             )
             return grad, None, None, None
         anchor, mask = ctx.saved_tensors
-        grad = _apply(_LeakyReLUGrad, grad_output, anchor, mask, ctx.negative_slope, ctx.layout)
-        return grad, None, None, None
+        args = (grad_output, anchor, mask, ctx.negative_slope, ctx.layout)
+        if torch.is_grad_enabled() or not _outside_torch_func(grad_output):
+            return _apply(_LeakyReLUGrad, *args), None, None, None
+        # A plain backward (no create_graph): the Function would record
+        # nothing, and its machinery cost more than the kernel at 2^17.
+        return _LeakyReLUGrad.forward(*args), None, None, None
 
     @staticmethod
     def vmap(info, in_dims, input, anchor, negative_slope, inplace):
@@ -315,9 +319,15 @@ def _apply(function, tensor, *args):
     wrapper. The preamble binds default arguments with inspect.signature
     (these Functions have none) and unwraps dead torch.func wrappers, and it
     cost 45 us of a 2^14-element call, more than the kernel."""
-    if torch._C._are_functorch_transforms_active() or is_functorch_wrapped_tensor(tensor):
-        return function.apply(tensor, *args)
-    return super(torch.autograd.Function, function).apply(tensor, *args)
+    if _outside_torch_func(tensor):
+        return super(torch.autograd.Function, function).apply(tensor, *args)
+    return function.apply(tensor, *args)
+
+
+def _outside_torch_func(tensor):
+    return not (
+        torch._C._are_functorch_transforms_active() or is_functorch_wrapped_tensor(tensor)
+    )
 
 
 class LeakyReLU(torch.nn.Module):
