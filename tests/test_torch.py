@@ -287,8 +287,9 @@ def test_inplace_on_a_tensor_with_gaps_falls_back_to_torch(tensor):
     assert torch_bits_equal(view.contiguous(), expected)
 
 
-def test_torch_func_grad_vmap_and_jacrev_equal_torch(tensor):
-    x = tensor((4, 5), torch.float64)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_torch_func_grad_vmap_and_jacrev_equal_torch(tensor, dtype):
+    x = tensor((4, 5), dtype)
 
     def loss(function):
         return lambda t: (function(t, 0.2) * torch.arange(5.0, dtype=t.dtype)).sum()
