@@ -75,10 +75,10 @@ def saved_bytes(model, inputs, targets):
 
 
 def time_steps(steps, rounds, seconds_per_round):
-    """{name: fastest mean step time in seconds} over `rounds` rounds. A
-    round runs the contenders' steps in turn, step by step (the order
-    alternating), so that load from other processes falls on all of them
-    alike; noise only ever slows a round down."""
+    """({name: fastest round's mean step time}, {name: fastest single step}),
+    in seconds, over `rounds` rounds. A round runs the contenders' steps in
+    turn, step by step (the order alternating), so that load from other
+    processes falls on all of them alike; noise only ever slows a step down."""
     for step in steps.values():
         for _ in range(2):
             step()
@@ -86,7 +86,8 @@ def time_steps(steps, rounds, seconds_per_round):
     for step in steps.values():
         step()
     per_round = max(1, round(seconds_per_round / (time.perf_counter() - start)))
-    best = dict.fromkeys(steps, float("inf"))
+    best_round = dict.fromkeys(steps, float("inf"))
+    best_step = dict.fromkeys(steps, float("inf"))
     names = list(steps)
     for _ in range(rounds):
         spent = dict.fromkeys(steps, 0.0)
@@ -94,10 +95,12 @@ def time_steps(steps, rounds, seconds_per_round):
             for name in names if i % 2 == 0 else names[::-1]:
                 start = time.perf_counter()
                 steps[name]()
-                spent[name] += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                spent[name] += elapsed
+                best_step[name] = min(best_step[name], elapsed)
         for name in names:
-            best[name] = min(best[name], spent[name] / per_round)
-    return best
+            best_round[name] = min(best_round[name], spent[name] / per_round)
+    return best_round, best_step
 
 
 def synthetic_batch(batch, features, seed=0):
@@ -141,7 +144,7 @@ def main(argv=None):
     models = {name: make_model(act, widths) for name, act in ACTIVATIONS.items()}
     memory = {name: saved_bytes(model, inputs, targets) for name, model in models.items()}
     steps = {name: make_step(model, inputs, targets) for name, model in models.items()}
-    times = time_steps(steps, args.rounds, args.seconds)
+    times, _ = time_steps(steps, args.rounds, args.seconds)
 
     print(f"MLP {' -> '.join(map(str, widths))}, batch {args.batch}, "
           f"{torch.get_num_threads()} threads, fastest of {args.rounds} rounds")
