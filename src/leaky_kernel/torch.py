@@ -28,9 +28,11 @@ __all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-# Below this many elements torch's operator forward and backward together
-# take less time than the kernel's through the bridge, so the bridge hands
-# the call to torch (bench/NOTES.md, section 24, has the measurements).
+# Smaller tensors go to torch's operator: below 2^20 elements its forward and
+# backward together take far less time than the bridge's. The bridge only
+# wins alone from 2^21, but 2^20 elements (4 MiB of float32, common
+# activations) keep the 1-bit mask for a fraction of a percent of a training
+# step (bench/NOTES.md, section 24).
 KERNEL_MIN_NUMEL = 1 << 20
 
 
@@ -193,7 +195,7 @@ class _LeakyReLU(torch.autograd.Function):
         if torch.is_grad_enabled() or not _outside_torch_func(grad_output):
             return _apply(_LeakyReLUGrad, *args), None, None, None
         # A plain backward (no create_graph): the Function would record
-        # nothing, and its machinery cost more than the kernel at 2^17.
+        # nothing, and going through it costs time.
         return _LeakyReLUGrad.forward(*args), None, None, None
 
     @staticmethod
@@ -318,7 +320,7 @@ def _apply(function, tensor, *args):
     when no torch.func transform is active and `tensor` is no torch.func
     wrapper. The preamble binds default arguments with inspect.signature
     (these Functions have none) and unwraps dead torch.func wrappers, and it
-    cost 45 us of a 2^14-element call, more than the kernel."""
+    took longer than the kernel on small tensors."""
     if _outside_torch_func(tensor):
         return super(torch.autograd.Function, function).apply(tensor, *args)
     return function.apply(tensor, *args)
