@@ -8,6 +8,8 @@ Most tests lower KERNEL_MIN_NUMEL to 0 so that small tensors take the
 kernel's path; each checks that they did."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -260,6 +262,37 @@ def test_memory_format_and_strides_as_torch_for_output_and_gradient(
     (ours,) = torch.autograd.grad(lkt.leaky_relu(direct, 0.3), direct, g)
     (theirs,) = torch.autograd.grad(F.leaky_relu(direct, 0.3), direct, g)
     assert torch_bits_equal(ours, theirs)
+
+
+def laid_out(draw, values):
+    """`values` (C-ordered) copied into a view with a drawn memory order of
+    its dimensions and drawn steps between elements."""
+    order = draw(st.permutations(range(values.dim())))
+    steps = [draw(st.integers(1, 2)) for _ in range(values.dim())]
+    storage = torch.zeros([values.shape[d] * steps[d] for d in order], dtype=values.dtype)
+    view = storage[tuple(slice(None, None, steps[d]) for d in order)]
+    return view.permute(np.argsort(order).tolist()).copy_(values)
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_strides_of_drawn_layouts_are_torchs(data):
+    # The input and the incoming gradient each in a drawn layout, the
+    # gradient perhaps broadcast along one dimension.
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    size = int(np.prod(shape))
+    x = laid_out(data.draw, torch.linspace(-3, 2, size, dtype=torch.float64).reshape(shape))
+    g = laid_out(data.draw, torch.linspace(2, -1, size, dtype=torch.float64).reshape(shape))
+    broadcast = data.draw(st.sampled_from([None, *range(len(shape))]))
+    if broadcast is not None:  # a zero stride, as `y.sum().backward()` gives
+        g = g.narrow(broadcast, 0, 1).expand(shape)
+    x.requires_grad_(True)
+
+    def run(function):
+        y = function(x, 0.3)
+        return y, torch.autograd.grad(y, x, g)[0]
+
+    assert_kernel_equals_torch(run)
 
 
 @pytest.mark.parametrize(
