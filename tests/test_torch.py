@@ -24,6 +24,7 @@ DTYPES = [torch.float32, torch.float64]
 SHAPES = [(), (1,), (13,), (5, 7, 3), (3 * PARALLEL_MIN_SIZE + 5,)]
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
 KERNEL_NODE = "_LeakyReLUBackward"
+DEFAULT_KERNEL_MIN_NUMEL = lkt.KERNEL_MIN_NUMEL  # before the fixture below lowers it
 
 
 @pytest.fixture(autouse=True)
@@ -202,6 +203,26 @@ def test_autograd_saves_a_one_bit_mask_not_the_input(tensor):
     (mask,) = [t for t in saved if t.numel()]
     assert mask.dtype == torch.uint8
     assert bits_equal(mask.numpy(), np.packbits((x.detach().numpy() > 0), bitorder="little"))
+
+
+def test_a_four_layer_mlp_saves_at_most_0_6_of_torchs_bytes(monkeypatch):
+    # Issue 14's memory target, at the bridge's own size line: 4096 x 256
+    # activations must take the kernel's path.
+    monkeypatch.setattr(lkt, "KERNEL_MIN_NUMEL", DEFAULT_KERNEL_MIN_NUMEL)
+    inputs = torch.randn(4096, 256, generator=torch.Generator().manual_seed(0))
+
+    def saved_bytes(activation):
+        layers = []
+        for _ in range(4):
+            layers += [torch.nn.Linear(256, 256), activation(0.01)]
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: sizes.append(t.numel() * t.element_size()) or t, lambda t: t
+        ):
+            torch.nn.Sequential(*layers)(inputs)
+        return sum(sizes)
+
+    assert saved_bytes(lkt.LeakyReLU) <= 0.6 * saved_bytes(torch.nn.LeakyReLU)
 
 
 def test_the_mask_follows_the_tensors_memory_order(tensor):
