@@ -1,7 +1,7 @@
 """The references' usage examples, written with leaky_kernel and run: scalar
 calls with alpha=, a layer's forward and backward on small arrays, a 1-D
 float32 array and its derivative, small dense models using the activation,
-and examples/mlp.py."""
+examples/mlp.py (NumPy) and examples/torch_mlp.py (PyTorch)."""
 import re
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from numpy.testing import assert_array_equal
 import leaky_kernel as lk
 
 MLP_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "mlp.py"
+TORCH_MLP_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "torch_mlp.py"
 
 
 @pytest.mark.parametrize(
@@ -87,6 +88,10 @@ def test_mlp_example_trains_and_compares_dead_units(run_python, tmp_path):
     assert relu[-1] < 0.9 * relu[0]
     assert re.search(r"dead hidden units, leaky \(slope 0.01\): \d+\.\d% of 256", process.stdout)
     assert re.search(r"dead hidden units, relu \(slope 0\): \d+\.\d% of 256", process.stdout)
+    assert_plot_written_unless_no_matplotlib(process, png)
+
+
+def assert_plot_written_unless_no_matplotlib(process, png):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -95,15 +100,50 @@ def test_mlp_example_trains_and_compares_dead_units(run_python, tmp_path):
         assert png.read_bytes().startswith(b"\x89PNG")
 
 
-def test_mlp_example_without_matplotlib_skips_the_plot(run_python, tmp_path):
-    png = tmp_path / "loss.png"
+def assert_plot_skipped_without_matplotlib(run_python, script, args, png):
     # A None entry in sys.modules makes `import matplotlib` raise ImportError.
     code = (
         "import runpy, sys; sys.modules['matplotlib'] = None; "
-        f"sys.argv = [{str(MLP_SCRIPT)!r}, '--epochs', '1', '--output', {str(png)!r}]; "
-        f"runpy.run_path({str(MLP_SCRIPT)!r}, run_name='__main__')"
+        f"sys.argv = [{str(script)!r}, *{[*args, '--output', str(png)]!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
     )
     process = run_python("-c", code, timeout=120)
     assert process.returncode == 0, process.stderr
     assert f"matplotlib is not installed: no plot written to {png}" in process.stdout
     assert not png.exists()
+
+
+def test_mlp_example_without_matplotlib_skips_the_plot(run_python, tmp_path):
+    png = tmp_path / "loss.png"
+    assert_plot_skipped_without_matplotlib(run_python, MLP_SCRIPT, ["--epochs", "1"], png)
+
+
+def test_torch_mlp_example_reports_step_time_and_saved_memory(run_python, tmp_path):
+    pytest.importorskip("torch")
+    png = tmp_path / "torch_mlp.png"
+    # Batch 4096 x width 256 reaches the kernel (KERNEL_MIN_NUMEL); two layers
+    # and one short round keep it quick. Times are printed, not judged.
+    args = ["--layers", "2", "--rounds", "1", "--seconds", "0.01", "--output", str(png)]
+    process = run_python(str(TORCH_MLP_SCRIPT), *args, timeout=120)
+    assert process.returncode == 0, process.stderr
+    row = re.compile(r"(torch\.nn\.LeakyReLU|leaky_kernel)\s+(\d+\.\d+)\s+(\d+\.\d+)$")
+    rows = dict(
+        row.match(line).group(1, 3) for line in process.stdout.splitlines() if row.match(line)
+    )
+    assert set(rows) == {"torch.nn.LeakyReLU", "leaky_kernel"}
+    ratio = re.search(r"step time (\d+\.\d+), saved bytes (\d+\.\d+)", process.stdout)
+    assert ratio and float(ratio.group(1)) > 0
+    # Per layer torch saves the Linear's input and weight and the activation's
+    # input, leaky_kernel the first two and a 1-bit mask; the head's input is
+    # saved by both.
+    saved = float(ratio.group(2))
+    ours, theirs = float(rows["leaky_kernel"]), float(rows["torch.nn.LeakyReLU"])
+    assert saved == pytest.approx(ours / theirs, abs=2e-3)
+    assert 0.5 < saved < 0.7
+    assert_plot_written_unless_no_matplotlib(process, png)
+
+
+def test_torch_mlp_example_without_matplotlib_skips_the_plot(run_python, tmp_path):
+    pytest.importorskip("torch")
+    args = ["--batch", "64", "--width", "32", "--layers", "1", "--rounds", "1", "--seconds", "0.01"]
+    assert_plot_skipped_without_matplotlib(run_python, TORCH_MLP_SCRIPT, args, tmp_path / "t.png")

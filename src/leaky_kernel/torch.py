@@ -4,90 +4,332 @@ torch.nn.functional.leaky_relu (needs the optional extra ``torch``).
     import leaky_kernel.torch as lkt
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), lkt.LeakyReLU(0.1), torch.nn.Linear(8, 1))
 
-On CPU float32 and float64 tensors the forward runs leaky_kernel's fused
-kernel on a zero-copy NumPy view and saves the 1-bit sign mask of the input
-for the backward, in place of the input. Outputs and gradients equal
-torch's to the bit. Anything else (other devices and dtypes, in place on a
-non-contiguous tensor, slopes that are not finite) goes to torch's own
-operator, errors included.
+On CPU float32 and float64 tensors of at least KERNEL_MIN_NUMEL elements the
+forward runs leaky_kernel's fused kernel on zero-copy NumPy views and saves
+the 1-bit sign mask of the input for the backward, in place of the input.
+Outputs and gradients equal torch's to the bit, with the strides torch would
+give them, and the backward is differentiable as torch's is. Everything else
+(smaller tensors, other devices and dtypes, neg-bit views, slopes the dtype
+cannot hold, in place where autograd could refuse it, batched tensors under
+torch.func.vmap) goes to torch's own operator, errors included.
 """
+import math
+
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
+from numpy.lib.stride_tricks import as_strided
+from torch._C._functorch import is_functorch_wrapped_tensor
 
 from ._mask import leaky_relu_backward_mask, leaky_relu_forward_mask
 from ._validation import check_slope
 
-__all__ = ["leaky_relu", "LeakyReLU"]
+__all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Smaller tensors go to torch's operator: below 2^20 elements its forward and
+# backward together take far less time than the bridge's. The bridge only
+# wins alone from 2^21, but 2^20 elements (4 MiB of float32, common
+# activations) keep the 1-bit mask for a fraction of a percent of a training
+# step (bench/NOTES.md, section 24).
+KERNEL_MIN_NUMEL = 1 << 20
 
 
-class _LeakyReLUFunction(torch.autograd.Function):
-    """Leaky ReLU whose backward reads the input's sign mask, not the input."""
+class _Layout:
+    """Where a tensor's elements lie: its shape and strides, and the order
+    of its dimensions from outermost to innermost in memory (the order the
+    kernel visits them, and so the order of the mask's bits)."""
 
-    @staticmethod
-    def forward(ctx, input, negative_slope, inplace):
-        x = input.detach().numpy()  # a view: the kernel reads the tensor's memory
-        if inplace:
-            _, mask = leaky_relu_forward_mask(x, negative_slope, out=x)
-            ctx.mark_dirty(input)
-            output = input
-        else:
-            y, mask = leaky_relu_forward_mask(x, negative_slope)
-            output = _tensor(y)
-        ctx.save_for_backward(torch.from_numpy(mask))
-        ctx.negative_slope = negative_slope
-        return output
+    __slots__ = ("shape", "strides", "contiguous", "channels_last", "order")
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (mask,) = ctx.saved_tensors
-        grad = leaky_relu_backward_mask(
-            grad_output.detach().numpy(), mask.numpy(), ctx.negative_slope
+    def __init__(self, tensor):
+        self.shape = tuple(tensor.shape)
+        self.strides = tensor.stride()
+        self.contiguous = tensor.is_contiguous()
+        self.channels_last = tensor.dim() == 4 and tensor.is_contiguous(
+            memory_format=torch.channels_last
         )
-        return _tensor(grad), None, None
+        self.order = None if self.contiguous else _memory_order(self.shape, self.strides)
 
 
-def _tensor(result):
-    """A NumPy result as a tensor sharing its memory.
+def _memory_order(shape, strides):
+    """Dimensions from the largest stride to the smallest (stable)."""
+    return sorted(range(len(shape)), key=lambda d: -strides[d])
+
+
+def _is_dense(shape, strides):
+    """torch's is_non_overlapping_and_dense, which Python does not expose."""
+    expected = 1
+    for d in reversed(_memory_order(shape, strides)):
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+def _result_strides(shape, operands):
+    """The strides torch's TensorIterator gives the new result of an
+    elementwise op over operands of one shape (a list of _Layout, in the op's
+    argument order): its fast set-up for operands that are all contiguous,
+    all channels_last, or dense with equal strides, else its reordering of
+    dimensions by the operands' strides."""
+    if all(op.contiguous for op in operands):
+        return _strides_in_order(shape, range(len(shape)))
+    if all(op.channels_last for op in operands):
+        return _strides_in_order(shape, (0, 2, 3, 1))
+    if all(_is_dense(shape, op.strides) for op in operands) and all(
+        op.strides == operands[-1].strides for op in operands
+    ):
+        return operands[-1].strides
+    ndim = len(shape)
+    perm = list(range(ndim - 1, -1, -1))  # fastest dimension first, as TensorIterator's
+
+    def should_swap(dim0, dim1):
+        for op in operands:
+            stride0, stride1 = op.strides[dim0], op.strides[dim1]
+            if stride0 == 0 or stride1 == 0:
+                continue
+            if stride0 != stride1:
+                return 1 if stride0 > stride1 else -1
+            if shape[dim0] > shape[dim1]:
+                return 1
+        return 0
+
+    for i in range(1, ndim):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    return _strides_in_order(shape, perm[::-1])
+
+
+def _strides_in_order(shape, order):
+    """Dense strides that lay out dimensions `order` from outermost to innermost."""
+    strides = [0] * len(shape)
+    step = 1
+    for d in reversed(order):
+        strides[d] = step
+        step *= max(shape[d], 1)
+    return tuple(strides)
+
+
+def _new_result(shape, strides, dtype):
+    """An uninitialised tensor of `shape` and `strides`, and a NumPy view of it.
 
     Results are allocated by NumPy rather than torch on purpose: NumPy asks
     Linux for transparent huge pages on large arrays (madvise), torch's CPU
     allocator does not, and first touching 64 MiB of fresh 4 KiB pages took
-    longer here than computing Leaky ReLU on it.
+    longer than computing Leaky ReLU on it.
     """
-    return torch.from_numpy(np.asarray(result))  # 0-d results come as NumPy scalars
+    if strides == _strides_in_order(shape, range(len(shape))):
+        array = np.empty(shape, dtype)
+    else:
+        buffer = np.empty(math.prod(shape), dtype)
+        array = as_strided(buffer, shape, [s * buffer.itemsize for s in strides])
+    return torch.from_numpy(array), array
+
+
+def _in_order(array, layout):
+    """`array` with its dimensions in `layout`'s memory order (C order for
+    the kernel: the mask's bits follow that order)."""
+    return array if layout.order is None else array.transpose(layout.order)
+
+
+class _LeakyReLU(torch.autograd.Function):
+    """Leaky ReLU whose backward reads the input's sign mask, not the input.
+
+    Outputs (result, mask). The anchor is a 0-element copy of the input that
+    ties the gradient to the input in the graph, as torch's
+    leaky_relu_backward is (its derivative with respect to the input is
+    zero), without keeping the input's memory alive.
+    """
+
+    @staticmethod
+    def forward(input, anchor, negative_slope, inplace):
+        layout = _Layout(input)
+        x = input.detach().numpy()  # a view: the kernel reads the tensor's memory
+        if inplace:
+            output, y = input, x
+        else:
+            output, y = _new_result(layout.shape, _result_strides(layout.shape, [layout]), x.dtype)
+        _, mask = leaky_relu_forward_mask(
+            _in_order(x, layout), negative_slope, out=_in_order(y, layout),
+            num_threads=torch.get_num_threads(),
+        )
+        return output, torch.from_numpy(mask)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        input, anchor, negative_slope, inplace = inputs
+        result, mask = output
+        ctx.negative_slope = negative_slope
+        ctx.set_materialize_grads(False)
+        if inplace:
+            ctx.mark_dirty(input)
+        if mask is None:  # computed by torch's operator (vmap): saved as torch saves
+            ctx.layout, ctx.self_is_result = None, inplace
+            ctx.save_for_backward(result if inplace else input)
+            return
+        ctx.mark_non_differentiable(mask)
+        ctx.layout = _Layout(input)
+        ctx.save_for_backward(anchor, mask)
+
+    @staticmethod
+    def backward(ctx, grad_output, _):
+        if grad_output is None:
+            return None, None, None, None
+        if ctx.layout is None:
+            (x,) = ctx.saved_tensors
+            grad = torch.ops.aten.leaky_relu_backward(
+                grad_output, x, ctx.negative_slope, ctx.self_is_result
+            )
+            return grad, None, None, None
+        anchor, mask = ctx.saved_tensors
+        args = (grad_output, anchor, mask, ctx.negative_slope, ctx.layout)
+        if torch.is_grad_enabled() or not _outside_torch_func(grad_output):
+            return _apply(_LeakyReLUGrad, *args), None, None, None
+        # A plain backward (no create_graph): the Function would record
+        # nothing, and going through it costs time.
+        return _LeakyReLUGrad.forward(*args), None, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, input, anchor, negative_slope, inplace):
+        # A batched input is computed by torch's operator, whose result and
+        # saved tensor are batched as torch batches them.
+        result = torch.nn.functional.leaky_relu(input, negative_slope, inplace)
+        return (result, None), (in_dims[0], None)
+
+
+class _LeakyReLUGrad(torch.autograd.Function):
+    """torch's leaky_relu_backward from the mask: grad_output where the
+    forward's input was > 0, else negative_slope * grad_output. Linear in
+    grad_output, so its own gradient is the same select; zero with respect
+    to the input (through the anchor)."""
+
+    @staticmethod
+    def forward(grad_output, anchor, mask, negative_slope, layout):
+        # torch's leaky_relu_backward builds its iterator over (self, grad_output).
+        strides = _result_strides(layout.shape, [layout, _Layout(grad_output)])
+        g = grad_output.detach().resolve_neg().numpy()
+        grad, result = _new_result(layout.shape, strides, g.dtype)
+        leaky_relu_backward_mask(
+            _in_order(g, layout), mask.numpy(), negative_slope,
+            out=_in_order(result, layout), num_threads=torch.get_num_threads(),
+        )
+        return grad
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, anchor, mask, negative_slope, layout = inputs
+        ctx.negative_slope, ctx.layout = negative_slope, layout
+        ctx.save_for_backward(anchor, mask)
+
+    @staticmethod
+    def backward(ctx, grad):
+        anchor, mask = ctx.saved_tensors
+        grad_grad_output = grad_anchor = None
+        if ctx.needs_input_grad[0]:
+            grad_grad_output = _apply(
+                _LeakyReLUGrad, grad, anchor, mask, ctx.negative_slope, ctx.layout
+            )
+        if ctx.needs_input_grad[1]:
+            grad_anchor = torch.zeros_like(anchor)
+        return grad_grad_output, grad_anchor, None, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, grad_output, anchor, mask, negative_slope, layout):
+        # Under vmap (torch.func.jacrev, vmap of a vjp) grad_output is batched
+        # and the mask is the forward's, unbatched: select with torch's
+        # operators, broadcasting the mask over the batch.
+        positive = _unpack(mask, layout)
+        if in_dims[0] is not None:
+            grad_output = grad_output.movedim(in_dims[0], 0)
+        grad = torch.where(positive, grad_output, grad_output * negative_slope)
+        return grad, 0 if in_dims[0] is not None else None
+
+
+def _unpack(mask, layout):
+    """The mask's bits as a bool tensor of the forward input's shape."""
+    bits = mask.unsqueeze(-1).bitwise_right_shift(torch.arange(8, dtype=torch.uint8)) & 1
+    size = math.prod(layout.shape)
+    if layout.order is None:
+        return bits.reshape(-1)[:size].reshape(layout.shape).bool()
+    in_order = bits.reshape(-1)[:size].reshape([layout.shape[d] for d in layout.order])
+    return in_order.permute(np.argsort(layout.order).tolist()).bool()
+
+
+def _kernel_slope(negative_slope, dtype):
+    """The slope as the kernels take it, or None where torch's operator must
+    decide (slopes that are not finite, or that overflow the dtype: torch
+    refuses those, the kernels would give inf and NaN)."""
+    try:
+        slope = check_slope(negative_slope, None)
+    except (TypeError, ValueError):
+        return None
+    if dtype == torch.float32 and abs(slope) > _FLOAT32_MAX:
+        return None
+    return slope
 
 
 def _runs_on_kernel(input, inplace):
     """Whether leaky_kernel's kernel takes this call (else torch's operator does)."""
-    return (
+    if not (
         type(input) is torch.Tensor  # subclasses keep their own dispatch
         and input.device.type == "cpu"
         and input.dtype in _KERNEL_DTYPES
         and input.layout == torch.strided
-        # torch refuses to write in place into tensors whose elements share
-        # memory (expanded ones); it keeps every non-contiguous case.
-        and (input.is_contiguous() or not inplace)
-    )
-
-
-def _kernel_slope(negative_slope):
-    """The slope as the kernels take it, or None for a slope they do not take."""
-    try:
-        return check_slope(negative_slope, None)
-    except (TypeError, ValueError):
-        return None
+        and input.numel() >= max(KERNEL_MIN_NUMEL, 1)
+        and not input.is_neg()  # NumPy cannot view those
+    ):
+        return False
+    if not inplace:
+        return True
+    # In place, torch's checks must come before any write: autograd's
+    # refusals (leaves and views that require grad, views it cannot rebase,
+    # inference tensors) happen only after the Function's forward, so those
+    # cases go to torch. Tensors whose elements overlap or leave gaps go to
+    # torch too, which refuses or handles them as it does.
+    if torch.is_grad_enabled() and (input._is_view() or (input.requires_grad and input.is_leaf)):
+        return False
+    if input.is_inference() and not torch.is_inference_mode_enabled():
+        return False
+    return _is_dense(input.shape, input.stride())
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """torch.nn.functional.leaky_relu, computed by leaky_kernel where it can be."""
-    slope = _kernel_slope(negative_slope)
+    slope = _kernel_slope(negative_slope, getattr(input, "dtype", None))
     if slope is None or not _runs_on_kernel(input, inplace):
         return torch.nn.functional.leaky_relu(input, negative_slope, inplace)
-    return _LeakyReLUFunction.apply(input, slope, bool(inplace))
+    anchor = None
+    if input.requires_grad and torch.is_grad_enabled():
+        anchor = torch.ops.aten.as_strided_copy(input, (0,), (1,))
+    output, _ = _apply(_LeakyReLU, input, anchor, slope, bool(inplace))
+    # Under no_grad the Function returns a new tensor object even for a dirty input.
+    return input if inplace else output
+
+
+def _apply(function, tensor, *args):
+    """function.apply(tensor, *args), past Function.apply's Python preamble
+    when no torch.func transform is active and `tensor` is no torch.func
+    wrapper. The preamble binds default arguments with inspect.signature
+    (these Functions have none) and unwraps dead torch.func wrappers, and it
+    took longer than the kernel on small tensors."""
+    if _outside_torch_func(tensor):
+        return super(torch.autograd.Function, function).apply(tensor, *args)
+    return function.apply(tensor, *args)
+
+
+def _outside_torch_func(tensor):
+    return not (
+        torch._C._are_functorch_transforms_active() or is_functorch_wrapped_tensor(tensor)
+    )
 
 
 class LeakyReLU(torch.nn.Module):
