@@ -205,14 +205,14 @@ LARGE_LAYOUTS = {
     "F": ((301, 219), np.asfortranarray),
     "transposed": ((301, 219), lambda a: a.T),
     # Strided rows and columns, the columns walked backwards.
-    "stepped_2d": ((601, 331), lambda a: a[::2, ::-3]),
+    "stepped_2d": ((1202, 331), lambda a: a[::2, ::-3]),
     # Rows of 7 with a row stride: thread spans start and end mid-row.
-    "short_strided_rows": ((9366, 14), lambda a: a[::2, ::2]),
+    "short_strided_rows": ((18732, 14), lambda a: a[::2, ::2]),
     # Rows of 1201 strided elements, each longer than a kernel block.
-    "long_strided_rows": ((80, 2402), lambda a: a[::2, ::2]),
+    "long_strided_rows": ((160, 2402), lambda a: a[::2, ::2]),
     # Three axes that no order merges into two: the C-order fallback.
-    "unmergeable_3d": ((66, 99, 66), lambda a: a[::2, ::3, ::2]),
-    "unmergeable_3d_permuted": ((66, 99, 66), lambda a: a[::2, ::3, ::2].transpose(2, 0, 1)),
+    "unmergeable_3d": ((132, 99, 66), lambda a: a[::2, ::3, ::2]),
+    "unmergeable_3d_permuted": ((132, 99, 66), lambda a: a[::2, ::3, ::2].transpose(2, 0, 1)),
     # A zero stride: one row read 301 times.
     "broadcast": ((1, 219), lambda a: np.broadcast_to(a, (301, 219))),
 }

@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from ._dispatch import kernels
+from ._dispatch import LEVELS, kernels, load
 from ._threads import THREAD_CAP
 from ._version import __version__
 
@@ -43,16 +43,17 @@ NEVER = np.iinfo(np.intp).max
 # faster: on a shared machine, smaller differences are noise.
 MARGIN = 0.97
 
-# Lose at most a few percent to ordinary stores on every CPU measured
-# (bench/NOTES.md section 24): streaming for large out= pays on both the
-# Zen 1 and the Xeon measured, streaming into fresh pages only on Zen 1, and
-# prefetchnta ruins streaming on the Xeon.
+# Lose at most a few percent to ordinary stores, and never lose by going
+# parallel, on every CPU measured (bench/NOTES.md section 25): streaming
+# into a large out= pays on both the Zen 1 and the Xeon measured, streaming
+# into fresh pages only on Zen 1; prefetchnta ruins streaming on the Xeon;
+# two threads win from 2^15 elements on Zen 1 but only from 2^16 on the Xeon.
 DEFAULTS = {
     "stream_out_min_bytes": 32 * MIB,
     "stream_fresh_min_bytes": NEVER,
     "prefetch": "none",
     "prefetch_bytes": 1024,
-    "min_thread_elements": 1 << 14,
+    "min_thread_elements": 1 << 15,
 }
 PREFETCH_KINDS = ("none", "t0", "nta")
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
@@ -177,7 +178,8 @@ def apply(overrides=None):
             if name in DEFAULTS:
                 choices[name] = value
                 reasons[name] = source
-    kernels.configure(**choices)
+    for level in LEVELS:  # the self-check and the tests call every level's module
+        load(level).configure(**choices)
     _reasons.clear()
     _reasons.update(reasons)
     return choices
