@@ -1,4 +1,4 @@
-"""Benchmark leaky_kernel against NumPy, PyTorch, numexpr and a memory copy.
+"""Benchmark leaky_kernel against NumPy, PyTorch, numexpr and the machine's roofline.
 
     python -m pip install ".[bench]"
     python bench/run.py            # sweep + targets, about two minutes on an idle 2-core machine
