@@ -40,6 +40,11 @@ TARGET_MACHINE = sysconfig.get_platform().rpartition("-")[2].lower()
 KERNEL_LEVELS = {"baseline": {"unix": [], "msvc": []}}
 if TARGET_MACHINE in ("x86_64", "amd64"):
     KERNEL_LEVELS["avx2"] = {"unix": ["-mavx2"], "msvc": ["/arch:AVX2"]}
+    KERNEL_LEVELS["avx512"] = {
+        "unix": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl",
+                 "-mprefer-vector-width=512"],
+        "msvc": ["/arch:AVX512"],
+    }
 
 # -fno-trapping-math lets GCC if-convert the select so that the loops
 # vectorise; it changes no computed value (bench/NOTES.md). No -ffast-math.

@@ -215,17 +215,22 @@ def test_each_level_is_compiled_for_its_instruction_set():
     assert load("baseline").SIMD == "SSE2"
     if "avx2" in LEVELS:
         assert load("avx2").SIMD == "AVX2"
+    if "avx512" in LEVELS:
+        assert load("avx512").SIMD == "AVX512"
 
 
 @pytest.mark.skipif(cpu_flags() is None, reason="needs /proc/cpuinfo")
 def test_widest_level_this_cpu_runs_is_chosen_by_default(monkeypatch):
     """Told by the CPU's own flags, not by the package's detection."""
     monkeypatch.delenv("LEAKY_KERNEL_SIMD", raising=False)
-    has_avx2 = "avx2" in cpu_flags()
+    flags = set(cpu_flags())
+    has_avx2 = "avx2" in flags
+    has_avx512 = has_avx2 and {"avx512f", "avx512dq", "avx512bw", "avx512vl"} <= flags
     assert ("avx2" in LEVELS) == has_avx2
+    assert ("avx512" in LEVELS) == has_avx512
     assert kernels is load(LEVELS[-1])
     if platform.machine().lower() in ("x86_64", "amd64"):
-        assert kernels.SIMD == ("AVX2" if has_avx2 else "SSE2")
+        assert kernels.SIMD == ("AVX512" if has_avx512 else "AVX2" if has_avx2 else "SSE2")
 
 
 class TestFastPathApplicability:

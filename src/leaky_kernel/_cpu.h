@@ -5,11 +5,15 @@
  * LEAKY_KERNEL_CPU_HAS_AVX2() is 1 when this CPU runs AVX2 code and the OS
  * saves the YMM registers across context switches; _dispatch.py imports the
  * AVX2 module only then, since running it elsewhere faults.
+ * LEAKY_KERNEL_CPU_HAS_AVX512() likewise for AVX-512 F, DQ, BW and VL, with
+ * the opmask and ZMM state saved.
  */
 #ifndef LEAKY_KERNEL_CPU_H
 #define LEAKY_KERNEL_CPU_H
 
-#if defined(__AVX2__)
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__)
+#define LEAKY_KERNEL_SIMD "AVX512"
+#elif defined(__AVX2__)
 #define LEAKY_KERNEL_SIMD "AVX2"
 #elif defined(__SSE2__) || defined(_M_X64)
 #define LEAKY_KERNEL_SIMD "SSE2"
@@ -45,12 +49,30 @@ static int leaky_kernel_msvc_cpu_has_avx2(void)
 }
 #define LEAKY_KERNEL_CPU_HAS_AVX2() leaky_kernel_msvc_cpu_has_avx2()
 
+static int leaky_kernel_msvc_cpu_has_avx512(void)
+{
+    int regs[4];
+    if (!leaky_kernel_msvc_cpu_has_avx2())
+        return 0;
+    /* XCR0 bits 5-7: the OS saves the opmask and all ZMM state. */
+    if ((_xgetbv(0) & 0xE6) != 0xE6)
+        return 0;
+    __cpuidex(regs, 7, 0);
+    /* EBX bits 16 F, 17 DQ, 30 BW, 31 VL. */
+    return (regs[1] & 0xC0030000u) == 0xC0030000u;
+}
+#define LEAKY_KERNEL_CPU_HAS_AVX512() leaky_kernel_msvc_cpu_has_avx512()
+
 #elif (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 /* libgcc's and compiler-rt's check includes the OS's YMM state (XCR0). */
 #define LEAKY_KERNEL_CPU_HAS_AVX2() __builtin_cpu_supports("avx2")
+#define LEAKY_KERNEL_CPU_HAS_AVX512()                                           \
+    (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && \
+     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
 
 #else
 #define LEAKY_KERNEL_CPU_HAS_AVX2() 0
+#define LEAKY_KERNEL_CPU_HAS_AVX512() 0
 #endif
 
 #endif /* LEAKY_KERNEL_CPU_H */

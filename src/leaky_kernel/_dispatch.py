@@ -2,10 +2,11 @@
 
 The same kernel source is compiled once per instruction-set level, as NumPy
 does it: a portable baseline (SSE2 on x86-64, whatever the platform's default
-elsewhere) and, on x86-64, AVX2. The build machine's CPU does not matter; this
-one's does. Importing the AVX2 module on a CPU without AVX2 could fault, so the
-CPU is asked first. LEAKY_KERNEL_SIMD=baseline (or avx2) picks a level, for
-tests and comparisons.
+elsewhere) and, on x86-64, AVX2 and AVX-512 (F, DQ, BW, VL). The build
+machine's CPU does not matter; this one's does. Importing a module on a CPU
+without its instructions could fault, so the CPU is asked first.
+LEAKY_KERNEL_SIMD=baseline (or avx2, avx512) picks a level, for tests and
+comparisons.
 """
 import importlib
 import importlib.util
@@ -25,6 +26,8 @@ def _runnable_levels():
     levels = ["baseline"]
     if _built("avx2") and _kernels_baseline.cpu_has_avx2():
         levels.append("avx2")
+        if _built("avx512") and _kernels_baseline.cpu_has_avx512():
+            levels.append("avx512")
     return levels
 
 

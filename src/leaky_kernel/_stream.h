@@ -5,8 +5,8 @@
  * of a forward pass. movntps/movntpd write whole lines without reading them.
  * Compilers do not emit them from plain loops, hence the intrinsics.
  *
- * This header takes the width of the module that includes it: AVX2 in the
- * AVX2 build, SSE2 in the x86-64 baseline build. Elsewhere LK_HAVE_STREAM is
+ * This header takes the width of the module that includes it: AVX-512 in the
+ * AVX-512 build, AVX2 in the AVX2 build, SSE2 in the x86-64 baseline build. Elsewhere LK_HAVE_STREAM is
  * 0 and the kernel keeps ordinary stores.
  *
  * The math is the kernel's select: value where sign > 0 (false for NaN),
@@ -18,7 +18,21 @@
 #include <stdint.h>
 #include <Python.h>
 
-#if defined(__AVX2__)
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#  include <immintrin.h>
+#  define LK_HAVE_STREAM 1
+#  define LK_STREAM_BYTES 64
+typedef __m512 lk_vec_ps;
+typedef __m512d lk_vec_pd;
+#  define LK_OP(op, sfx) _mm512_##op##_##sfx
+/* Comparisons give a mask register, which the masked blend reads. */
+#  define LK_GT(sfx, a, zero) _mm512_cmp_##sfx##_mask((a), (zero), _CMP_GT_OQ)
+#  define LK_BLEND(sfx, no, yes, mask) _mm512_mask_blend_##sfx((mask), (no), (yes))
+#  define LK_EVENS_ps(lo, hi) _mm512_permutex2var_ps((lo), _mm512_setr_epi32(                \
+       0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), (hi))
+#  define LK_EVENS_pd(lo, hi) \
+       _mm512_permutex2var_pd((lo), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), (hi))
+#elif defined(__AVX2__)
 #  include <immintrin.h>
 #  define LK_HAVE_STREAM 1
 #  define LK_STREAM_BYTES 32
