@@ -275,6 +275,84 @@ static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *o
     }                                                                                 \
 }
 
+/* AVX-512, streaming into an `out` that does not start on a cache line (NumPy
+ * aligns to 16 bytes only): stores of less than a line ran 1.4-1.6x slower
+ * than whole-line ones on the Xeon measured (bench/NOTES.md section 27). So
+ * these loops take 64-element groups that start `h` elements in, where out
+ * is line-aligned, and shift the group's bits against the mask bytes, which
+ * start at element 0: mask word j holds the previous group's top h bits and
+ * this group's other bits. Elements before the first group and after the
+ * last go through the byte loop with ordinary stores; the byte loop
+ * recomputes the few elements both touch, which is harmless as streaming
+ * never writes in place. */
+#define LK_DEFINE_MASK_LINES_512(T, sfx)                                              \
+/* Mask bytes byte .. byte+7 as a word, those past nbytes read as 0. */        \
+static inline uint64_t lk_mask_word_at_##T(const unsigned char *mask,                 \
+                                           Py_ssize_t nbytes, Py_ssize_t byte)        \
+{                                                                                     \
+    uint64_t word = 0;                                                                \
+    if (byte + 8 <= nbytes)                                                           \
+        memcpy(&word, mask + byte, 8);                                                \
+    else if (byte < nbytes)                                                           \
+        memcpy(&word, mask + byte, (size_t)(nbytes - byte));                          \
+    return word;                                                                      \
+}                                                                                     \
+                                                                                      \
+static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
+                                            Py_ssize_t nbytes, lk_vec_##sfx slope,    \
+                                            int prefetch, Py_ssize_t prefetch_bytes)  \
+{                                                                                     \
+    const Py_ssize_t n = 8 * nbytes;                                                  \
+    const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
+    uint64_t carry = 0;                                                               \
+    Py_ssize_t e, j = 0;                                                              \
+    for (e = h; e + 64 <= n; e += 64, j++) {                                          \
+        uint64_t word = 0;                                                            \
+        lk_prefetch_ahead(x + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
+        for (int k = 0; k < 64; k += LK_LANES(T)) {                                   \
+            lk_vec_##sfx v = LK_OP(loadu, sfx)(x + e + k);                            \
+            uint64_t positive = LK_GT(sfx, v, LK_OP(setzero, sfx)());                 \
+            LK_OP(stream, sfx)(out + e + k,                                           \
+                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, positive));\
+            word |= positive << k;                                                    \
+        }                                                                             \
+        if (j == 0) { /* elements 0 .. h-1: their bits, in the first word */          \
+            for (int i = 0; i < h; i++)                                               \
+                carry |= (uint64_t)(x[i] > 0) << i;                                   \
+        }                                                                             \
+        uint64_t mask_word = carry | (word << h);                                     \
+        memcpy(mask + 8 * j, &mask_word, 8);                                          \
+        carry = word >> (64 - h);                                                     \
+    }                                                                                 \
+    /* The head's values, and everything from byte 8j on, by the byte loop. */        \
+    for (int b = 0; j > 0 && b * 8 < h; b++)                                          \
+        (void)lk_forward8_##T(x + 8 * b, out + 8 * b, slope, 0);                      \
+    return 8 * j;                                                                     \
+}                                                                                     \
+                                                                                      \
+static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *mask,   \
+                                             T *out, Py_ssize_t nbytes,               \
+                                             lk_vec_##sfx slope, int prefetch,        \
+                                             Py_ssize_t prefetch_bytes)               \
+{                                                                                     \
+    const Py_ssize_t n = 8 * nbytes;                                                  \
+    const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
+    Py_ssize_t e, j = 0;                                                              \
+    for (e = h; e + 64 <= n; e += 64, j++) {                                          \
+        uint64_t bits = (lk_mask_word_at_##T(mask, nbytes, 8 * j) >> h)               \
+                      | (lk_mask_word_at_##T(mask, nbytes, 8 * j + 8) << (64 - h));   \
+        lk_prefetch_ahead(g + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
+        for (int k = 0; k < 64; k += LK_LANES(T)) {                                   \
+            lk_vec_##sfx v = LK_OP(loadu, sfx)(g + e + k);                            \
+            LK_OP(stream, sfx)(out + e + k,                                           \
+                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, bits >> k));\
+        }                                                                             \
+    }                                                                                 \
+    for (int b = 0; j > 0 && b * 8 < h; b++)                                          \
+        lk_backward8_##T(g + 8 * b, mask[b], out + 8 * b, slope, 0);                  \
+    return 8 * j;                                                                     \
+}
+
 #define LK_DEFINE_MASK_LOOPS(T, sfx)                                                  \
 static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,              \
                                 Py_ssize_t nbytes, T slope, int stream,               \
@@ -283,7 +361,10 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
-    if (streamed)                                                                     \
+    if (LK_STREAMS_LINES(stream, out))                                                \
+        b = lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, prefetch,         \
+                                      prefetch_bytes);                                \
+    else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
             lk_prefetch_ahead(x + 8 * b, 64 * sizeof(T), prefetch, prefetch_bytes);   \
             lk_forward64_##T(x + 8 * b, out + 8 * b, mask + b, vslope, streamed);     \
@@ -294,7 +375,7 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
     for (; b < nbytes; b++)                                                           \
         mask[b] = (unsigned char)lk_forward8_##T(x + 8 * b, out + 8 * b, vslope,      \
                                                  streamed);                           \
-    if (streamed)                                                                     \
+    if (stream)                                                                       \
         _mm_sfence();                                                                 \
 }                                                                                     \
                                                                                       \
@@ -305,7 +386,10 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
-    if (streamed)                                                                     \
+    if (LK_STREAMS_LINES(stream, out))                                                \
+        b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, prefetch,        \
+                                       prefetch_bytes);                               \
+    else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
             lk_prefetch_ahead(g + 8 * b, 64 * sizeof(T), prefetch, prefetch_bytes);   \
             lk_backward64_##T(g + 8 * b, mask + b, out + 8 * b, vslope, streamed);    \
@@ -315,13 +399,22 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
             lk_backward64_##T(g + 8 * b, mask + b, out + 8 * b, vslope, 0);           \
     for (; b < nbytes; b++)                                                           \
         lk_backward8_##T(g + 8 * b, mask[b], out + 8 * b, vslope, streamed);          \
-    if (streamed)                                                                     \
+    if (stream)                                                                       \
         _mm_sfence();                                                                 \
 }
 #if defined(LK_MASK_512)
 LK_DEFINE_MASK_BLOCKS_512(float, ps)
 LK_DEFINE_MASK_BLOCKS_512(double, pd)
+LK_DEFINE_MASK_LINES_512(float, ps)
+LK_DEFINE_MASK_LINES_512(double, pd)
+/* Streamed into an out off a line boundary: the line-aligned loops above. */
+#  define LK_STREAMS_LINES(stream, out) ((stream) && (uintptr_t)(out) % 64 != 0)
 #else
+#  define LK_STREAMS_LINES(stream, out) 0
+#  define lk_mask_forward_lines_float(x, out, mask, nbytes, slope, kind, bytes) 0
+#  define lk_mask_forward_lines_double(x, out, mask, nbytes, slope, kind, bytes) 0
+#  define lk_mask_backward_lines_float(g, mask, out, nbytes, slope, kind, bytes) 0
+#  define lk_mask_backward_lines_double(g, mask, out, nbytes, slope, kind, bytes) 0
 LK_DEFINE_MASK_BLOCKS(float, ps)
 LK_DEFINE_MASK_BLOCKS(double, pd)
 #endif
