@@ -163,7 +163,8 @@ def apply(overrides=None):
     """Configure the kernels: overrides, else the environment, else wisdom, else defaults."""
     choices = dict(DEFAULTS)
     reasons = {name: "default (no wisdom for this machine)" for name in DEFAULTS}
-    wisdom = None if _environment_choices().get("__ignore_wisdom__") else read_wisdom()
+    use_wisdom, from_environment = _environment()
+    wisdom = read_wisdom() if use_wisdom else None
     if wisdom is not None:
         choices.update(wisdom["choices"])
         when = wisdom.get("date", "?")
@@ -171,13 +172,11 @@ def apply(overrides=None):
             why = wisdom.get("why", {}).get(name, "")
             reasons[name] = f"measured by `tune` on {when}" + (f": {why}" if why else "")
     for source, given in (
-        (f"set by {ENVIRONMENT_VARIABLE}", _environment_choices()),
+        (f"set by {ENVIRONMENT_VARIABLE}", from_environment),
         ("set by set_tuning()", overrides or {}),
     ):
-        for name, value in given.items():
-            if name in DEFAULTS:
-                choices[name] = value
-                reasons[name] = source
+        choices.update(given)
+        reasons.update(dict.fromkeys(given, source))
     for level in LEVELS:  # the self-check and the tests call every level's module
         load(level).configure(**choices)
     _reasons.clear()
@@ -185,17 +184,16 @@ def apply(overrides=None):
     return choices
 
 
-def _environment_choices():
+def _environment():
+    """(whether to read the wisdom, the choices LEAKY_KERNEL_TUNING sets)."""
     text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
-    if not text:
-        return {}
     if text == "default":
-        return {"__ignore_wisdom__": True}
+        return False, {}
     try:
-        return parse_choices(text)
+        return True, parse_choices(text)
     except (TypeError, ValueError) as exc:
         warnings.warn(f"{ENVIRONMENT_VARIABLE} ignored: {exc}", RuntimeWarning, stacklevel=3)
-        return {}
+        return True, {}
 
 
 _overrides: dict = {}
