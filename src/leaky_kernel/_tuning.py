@@ -55,7 +55,7 @@ DEFAULTS = {
     "prefetch_bytes": 1024,
     "min_thread_elements": 1 << 15,
 }
-PREFETCH_KINDS = ("none", "t0", "nta")
+PREFETCH_KINDS = tuple(kernels.PREFETCH_KINDS)
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
 
 # Why each current choice was made: {name: text}.
