@@ -65,18 +65,10 @@ static inline void lk_put_ps(float *p, __m512 v, int stream)
     }
 }
 
+/* Stores move bits: a float64 vector goes out as the float32 one it casts to. */
 static inline void lk_put_pd(double *p, __m512d v, int stream)
 {
-    if (stream == 2) {
-        _mm512_stream_pd(p, v);
-    } else if (stream) {
-        _mm_stream_pd(p, _mm512_castpd512_pd128(v));
-        _mm_stream_pd(p + 2, _mm512_extractf64x2_pd(v, 1));
-        _mm_stream_pd(p + 4, _mm512_extractf64x2_pd(v, 2));
-        _mm_stream_pd(p + 6, _mm512_extractf64x2_pd(v, 3));
-    } else {
-        _mm512_storeu_pd(p, v);
-    }
+    lk_put_ps((float *)p, _mm512_castpd_ps(v), stream);
 }
 
 #elif defined(__AVX2__)
@@ -285,27 +277,29 @@ static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *o
  * last go through the byte loop with ordinary stores; the byte loop
  * recomputes the few elements both touch, which is harmless as streaming
  * never writes in place. */
+/* Mask bytes byte .. byte+7 as a word, those past nbytes read as 0. */
+static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nbytes,
+                                       Py_ssize_t byte)
+{
+    uint64_t word = 0;
+    if (byte + 8 <= nbytes)
+        memcpy(&word, mask + byte, 8);
+    else if (byte < nbytes)
+        memcpy(&word, mask + byte, (size_t)(nbytes - byte));
+    return word;
+}
+
 #define LK_DEFINE_MASK_LINES_512(T, sfx)                                              \
-/* Mask bytes byte .. byte+7 as a word, those past nbytes read as 0. */        \
-static inline uint64_t lk_mask_word_at_##T(const unsigned char *mask,                 \
-                                           Py_ssize_t nbytes, Py_ssize_t byte)        \
-{                                                                                     \
-    uint64_t word = 0;                                                                \
-    if (byte + 8 <= nbytes)                                                           \
-        memcpy(&word, mask + byte, 8);                                                \
-    else if (byte < nbytes)                                                           \
-        memcpy(&word, mask + byte, (size_t)(nbytes - byte));                          \
-    return word;                                                                      \
-}                                                                                     \
-                                                                                      \
 static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
                                             Py_ssize_t nbytes, lk_vec_##sfx slope,    \
                                             int prefetch, Py_ssize_t prefetch_bytes)  \
 {                                                                                     \
     const Py_ssize_t n = 8 * nbytes;                                                  \
     const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
-    uint64_t carry = 0;                                                               \
+    uint64_t carry = 0; /* bits of the elements before this group, in this word */   \
     Py_ssize_t e, j = 0;                                                              \
+    for (int i = 0; i < h && i < n; i++)                                              \
+        carry |= (uint64_t)(x[i] > 0) << i;                                           \
     for (e = h; e + 64 <= n; e += 64, j++) {                                          \
         uint64_t word = 0;                                                            \
         lk_prefetch_ahead(x + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
@@ -315,10 +309,6 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
             LK_OP(stream, sfx)(out + e + k,                                           \
                                LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, positive));\
             word |= positive << k;                                                    \
-        }                                                                             \
-        if (j == 0) { /* elements 0 .. h-1: their bits, in the first word */          \
-            for (int i = 0; i < h; i++)                                               \
-                carry |= (uint64_t)(x[i] > 0) << i;                                   \
         }                                                                             \
         uint64_t mask_word = carry | (word << h);                                     \
         memcpy(mask + 8 * j, &mask_word, 8);                                          \
@@ -339,8 +329,8 @@ static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *ma
     const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
     Py_ssize_t e, j = 0;                                                              \
     for (e = h; e + 64 <= n; e += 64, j++) {                                          \
-        uint64_t bits = (lk_mask_word_at_##T(mask, nbytes, 8 * j) >> h)               \
-                      | (lk_mask_word_at_##T(mask, nbytes, 8 * j + 8) << (64 - h));   \
+        uint64_t bits = (lk_mask_word_at(mask, nbytes, 8 * j) >> h)                    \
+                      | (lk_mask_word_at(mask, nbytes, 8 * j + 8) << (64 - h));        \
         lk_prefetch_ahead(g + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
         for (int k = 0; k < 64; k += LK_LANES(T)) {                                   \
             lk_vec_##sfx v = LK_OP(loadu, sfx)(g + e + k);                            \
