@@ -547,7 +547,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, call_thread
         if (o is not v and overlaps(o, v)) or (o is not s and s is not v and overlaps(o, s)):
             return None
     size = cnp.PyArray_SIZE(v)
-    if size >= 2 * tuning.min_thread_elements:
+    if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
         requested = call_threads(num_threads)
     item = cnp.PyArray_ITEMSIZE(v)
     job.op.rows = 1
