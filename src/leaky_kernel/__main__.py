@@ -25,15 +25,11 @@ SPLIT = {"min_thread_elements": 1024}
 
 def store_variants():
     """{name: kernel choices} forcing each store path this build has."""
-    never = 2**62
-    variants = {"ordinary stores": {"stream_out_min_bytes": never, "stream_fresh_min_bytes": never}}
+    variants = {"ordinary stores": _tuning.STREAM_NEVER}
     if kernels.HAVE_STREAM:
         for kind in _tuning.PREFETCH_KINDS:
             variants[f"streaming stores, prefetch {kind}"] = {
-                "stream_out_min_bytes": 0,
-                "stream_fresh_min_bytes": 0,
-                "prefetch": kind,
-                "prefetch_bytes": 1024,
+                **_tuning.STREAM_ALWAYS, "prefetch": kind, "prefetch_bytes": 1024,
             }
     return variants
 

@@ -3,6 +3,9 @@ import contextlib
 
 import numpy as np
 
+# Kernel choices that force each store path, for the tests' use.
+from ._tuning import STREAM_ALWAYS, STREAM_NEVER  # noqa: F401
+
 
 def bits_equal(a, b):
     """Equal bit for bit, NaNs equal wherever both are NaN."""
@@ -63,9 +66,6 @@ def bits_identical(a, b):
     return np.array_equal(np.ascontiguousarray(a).view(ints), np.ascontiguousarray(b).view(ints))
 
 
-# Kernel choices (_tuning.py) that force each store path, for any output.
-STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
-STREAM_NEVER = {"stream_out_min_bytes": 2**62, "stream_fresh_min_bytes": 2**62}
 
 
 @contextlib.contextmanager

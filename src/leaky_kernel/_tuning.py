@@ -56,6 +56,9 @@ DEFAULTS = {
     "min_thread_elements": 1 << 15,
 }
 PREFETCH_KINDS = tuple(kernels.PREFETCH_KINDS)
+# Choices that force each kind of store, for any output.
+STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
+STREAM_NEVER = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
 
 # Why each current choice was made: {name: text}.
@@ -263,8 +266,6 @@ def tune(rounds=9, size_mib=64, progress=print):
     x = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
     out = np.empty_like(x)
-    streamed = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
-    regular = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
     why = {}
     measured = {}
 
@@ -273,8 +274,9 @@ def tune(rounds=9, size_mib=64, progress=print):
     totals = {}
     for op, call in (("forward", lambda: leaky_relu(x, 0.01, out=out)),
                      ("backward", lambda: leaky_relu_backward(g, x, 0.01, out=out))):
-        calls = {name: _with({**streamed, **v}, call) for name, v in _prefetch_variants().items()}
-        calls["ordinary stores"] = _with(regular, call)
+        calls = {name: _with({**STREAM_ALWAYS, **v}, call)
+                 for name, v in _prefetch_variants().items()}
+        calls["ordinary stores"] = _with(STREAM_NEVER, call)
         times = _fastest(calls, rounds)
         measured[f"{op} out= {size_mib} MiB (ms)"] = _milliseconds(times)
         for name, t in times.items():
@@ -298,8 +300,8 @@ def tune(rounds=9, size_mib=64, progress=print):
     for size in sizes:
         m = size * MIB // 4
         call = (lambda m=m: leaky_relu(x[:m], 0.01, out=out[:m]))
-        times = _fastest({"stream": _with({**streamed, **choices}, call),
-                          "ordinary": _with(regular, call)}, rounds)
+        times = _fastest({"stream": _with({**STREAM_ALWAYS, **choices}, call),
+                          "ordinary": _with(STREAM_NEVER, call)}, rounds)
         wins[size] = times["stream"] / times["ordinary"]
     measured["out= stream / ordinary time, by MiB"] = {s: round(r, 3) for s, r in wins.items()}
     choices["stream_out_min_bytes"] = _cutoff(wins)
@@ -308,8 +310,8 @@ def tune(rounds=9, size_mib=64, progress=print):
     # 3. Streaming into fresh pages: the allocating forward, at the largest size.
     progress(f"streaming into fresh pages: allocating {size_mib} MiB forward")
     call = (lambda: leaky_relu(x, 0.01))
-    times = _fastest({"stream": _with({**streamed, **choices}, call),
-                      "ordinary": _with(regular, call)}, rounds)
+    times = _fastest({"stream": _with({**STREAM_ALWAYS, **choices}, call),
+                      "ordinary": _with(STREAM_NEVER, call)}, rounds)
     fresh = times["stream"] / times["ordinary"]
     measured[f"allocating {size_mib} MiB stream / ordinary time"] = round(fresh, 3)
     choices["stream_fresh_min_bytes"] = (
