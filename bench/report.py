@@ -11,6 +11,7 @@ import numpy as np
 
 import harness
 import leaky_kernel as lk
+from leaky_kernel._tuning import cpu_model
 from harness import LEAKY_KERNEL, ROOFLINE
 
 MODE_LABELS = {"alloc": "allocating", "out": "out=", "inplace": "in place"}
@@ -84,17 +85,6 @@ def format_table(results, thread_counts, contenders):
 # ------------------------------------------------------------- machine info
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
 def _simd_level():
     """The instruction set of the kernels in use, from whichever module reports it.
 
@@ -122,7 +112,7 @@ def _version(module):
 
 def machine_info():
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
