@@ -266,8 +266,9 @@ def _unpack(mask, layout):
 
 def _kernel_slope(negative_slope, dtype):
     """The slope as the kernels take it, or None where torch's operator must
-    decide (slopes that are not finite, or that overflow the dtype: torch
-    refuses those, the kernels would give inf and NaN)."""
+    decide: slopes that are not finite, or above float32's largest value,
+    which torch refuses with its own error (its rule, not the package's
+    round-to-inf one, so that the bridge raises exactly where torch does)."""
     try:
         slope = check_slope(negative_slope, None)
     except (TypeError, ValueError):
