@@ -19,7 +19,6 @@ from leaky_kernel._testing import (
     put_quiet_nans,
     random_operand,
 )
-from leaky_kernel._threads import call_threads
 
 KERNEL_NAMES = {np.float32: "float", np.float64: "double"}
 
@@ -66,7 +65,7 @@ def test_each_level_matches_oracle_around_parallel_cutoff(
     for slope in (0.01, 0.0, -1.5, 7.0):
         want = expected(g, x, slope, forward)
         assert bits_equal(run_general(level_kernels, g, x, slope, n_threads), want)
-        got = level_kernels.select_contiguous(g, x, slope, None, n_threads, call_threads)
+        got = level_kernels.select_contiguous(g, x, slope, None, n_threads)
         assert bits_equal(got, want)
 
 
@@ -81,7 +80,7 @@ def test_streaming_stores_match_oracle(streaming_always, dtype, forward, n_threa
     x = random_operand(rng, size, dtype)
     g = x if forward else random_operand(rng, size, dtype)
     out = np.empty(size + offset, dtype)[offset:]  # shifts alignment by whole elements
-    streaming_always.select_contiguous(g, x, 0.25, out, n_threads, call_threads)
+    streaming_always.select_contiguous(g, x, 0.25, out, n_threads)
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
 
@@ -118,7 +117,7 @@ def test_quiet_nan_payloads_come_through_as_in_the_oracle(
     g = put_quiet_nans(rng, random_operand(rng, size, dtype))
     value = x if forward else g
     with kernel_choices(level_kernels, **(STREAM_ALWAYS if stream else STREAM_NEVER)):
-        got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads, call_threads)
+        got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads)
     assert bits_identical(got, expected(value, x, 0.25, forward))
 
 
@@ -242,7 +241,7 @@ class TestFastPathApplicability:
         self.g = random_operand(rng, (40, 30), np.float32)
 
     def call(self, value, sign, slope=0.5, out=None, num_threads=None):
-        return kernels.select_contiguous(value, sign, slope, out, num_threads, call_threads)
+        return kernels.select_contiguous(value, sign, slope, out, num_threads)
 
     def test_takes_contiguous_c_and_f(self):
         for layout in (np.ascontiguousarray, np.asfortranarray):

@@ -33,9 +33,9 @@ def test_every_prefetch_choice_computes_the_oracle(level_kernels, prefetch, pref
                "min_thread_elements": 4096}
     with kernel_choices(level_kernels, **choices):
         for n_threads in (1, 2):
-            got = level_kernels.select_contiguous(x, x, 0.3, None, n_threads, lambda n: n)
+            got = level_kernels.select_contiguous(x, x, 0.3, None, n_threads)
             assert bits_equal(got, reference.leaky_relu(x, 0.3))
-            got = level_kernels.select_contiguous(g, x, 0.3, None, n_threads, lambda n: n)
+            got = level_kernels.select_contiguous(g, x, 0.3, None, n_threads)
             assert bits_equal(got, reference.leaky_relu_backward(g, x, 0.3))
             out = np.empty(x.size // 2 + 1, dtype)[None]
             level_kernels.leaky_select[name](g[None, ::2], x[None, ::2], out, 0.3, n_threads, True)

@@ -39,7 +39,7 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, num_thr
     """
     slope = _slope_as_given(negative_slope, alpha)
     if slope is not None:
-        result = kernels.select_contiguous(x, x, slope, out, num_threads, call_threads)
+        result = kernels.select_contiguous(x, x, slope, out, num_threads)
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)
@@ -72,9 +72,7 @@ def leaky_relu_backward(
     if slope is not None and (
         x_is_output is False or (x_is_output is True and isinstance(slope, float) and slope >= 0)
     ):
-        result = kernels.select_contiguous(
-            grad_output, x, slope, out, num_threads, call_threads
-        )
+        result = kernels.select_contiguous(grad_output, x, slope, out, num_threads)
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)

@@ -57,6 +57,8 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
+from ._threads import call_threads
+
 cdef extern from "numpy/arrayobject.h":
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void* descr, int subok)
 
@@ -487,23 +489,61 @@ cdef int contiguous_order(object a, int typenum):
     return 0
 
 
-cdef bint overlaps(cnp.ndarray a, cnp.ndarray b):
-    """Whether the bytes of two contiguous arrays intersect."""
-    cdef char* a0 = <char*>cnp.PyArray_DATA(a)
-    cdef char* b0 = <char*>cnp.PyArray_DATA(b)
-    return a0 < b0 + cnp.PyArray_NBYTES(b) and b0 < a0 + cnp.PyArray_NBYTES(a)
+cdef bint byte_extent(cnp.ndarray a, char** low, char** high) noexcept:
+    """The first and one-past-last byte `a` spans; False when it has no elements."""
+    cdef int axis
+    cdef Py_ssize_t step
+    low[0] = high[0] = <char*>cnp.PyArray_DATA(a)
+    for axis in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(a, axis) == 0:
+            return False
+        step = cnp.PyArray_STRIDE(a, axis) * (cnp.PyArray_DIM(a, axis) - 1)
+        if step < 0:
+            low[0] += step
+        else:
+            high[0] += step
+    high[0] += cnp.PyArray_ITEMSIZE(a)
+    return True
 
 
-def select_contiguous(value, sign, negative_slope, out, num_threads, call_threads):
+cdef bint clobbers(cnp.ndarray out, cnp.ndarray a) noexcept:
+    """The overlap rule: whether writing `out` element by element could
+    clobber elements of `a` not yet read. Only when they share bytes and are
+    not the same view (same first element and strides, as in place)."""
+    cdef char *out_low, *out_high, *a_low, *a_high
+    cdef int axis
+    if out is a:
+        return False
+    if not byte_extent(out, &out_low, &out_high) or not byte_extent(a, &a_low, &a_high):
+        return False
+    if out_high <= a_low or a_high <= out_low:
+        return False
+    if (
+        cnp.PyArray_DATA(out) != cnp.PyArray_DATA(a)
+        or cnp.PyArray_NDIM(out) != cnp.PyArray_NDIM(a)
+    ):
+        return True
+    for axis in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_STRIDE(out, axis) != cnp.PyArray_STRIDE(a, axis):
+            return True
+    return False
+
+
+def overlap_clobbers(cnp.ndarray out, cnp.ndarray a):
+    """Whether writing `out` element by element could clobber unread parts
+    of `a` (arrays of one shape): the package's one overlap rule."""
+    return clobbers(out, a)
+
+
+def select_contiguous(value, sign, negative_slope, out, num_threads):
     """value where sign > 0, else slope * value, or None when this case does not apply.
 
     It applies when value and sign are exact ndarrays of one dtype (float32 or
     float64), native, aligned, at least 1-d, of one shape and contiguous in one
     order; out is None or such an array, writeable, that is value or overlaps
     neither input; negative_slope is a float that is finite in that dtype;
-    num_threads is None or a positive int. `call_threads(num_threads)` gives
-    the threads a call may use; it is asked only when the call is large enough
-    for two. Returning None, it has checked nothing aloud and changed nothing:
+    num_threads is None or a positive int, resolved by _threads.call_threads
+    only when the call is large enough for two. Returning None, it has checked nothing aloud and changed nothing:
     the general path checks and reports.
     """
     cdef int order, typenum
@@ -544,7 +584,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads, call_thread
         ):
             return None
         o = <cnp.ndarray>out
-        if (o is not v and overlaps(o, v)) or (o is not s and s is not v and overlaps(o, s)):
+        if clobbers(o, v) or (s is not v and clobbers(o, s)):
             return None
     size = cnp.PyArray_SIZE(v)
     if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked

@@ -9,23 +9,14 @@ copied into the output's layout first.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._dispatch import kernels
+
 
 def kernel_operand(a, dtype):
     """`a` readable by the kernel: dtype `dtype`, native byte order, aligned."""
     if a.dtype == dtype and a.flags.aligned:
         return a
     return a.astype(dtype)
-
-
-def overlaps_other_than_exactly(out, a):
-    """True when writing `out` element by element could clobber unread parts of `a`."""
-    if out is a or not np.may_share_memory(out, a):
-        return False
-    same_view = (
-        out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
-        and out.strides == a.strides
-    )
-    return not same_view
 
 
 def kernel_writes_directly(out, dtype, inputs):
@@ -36,7 +27,7 @@ def kernel_writes_directly(out, dtype, inputs):
         out is not None
         and out.dtype == dtype
         and out.flags.aligned
-        and not any(overlaps_other_than_exactly(out, a) for a in inputs)
+        and not any(kernels.overlap_clobbers(out, a) for a in inputs)
     )
 
 
