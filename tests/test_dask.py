@@ -183,7 +183,7 @@ BAD_CALLS = {
     "shapes differ": (
         lambda api, make: api.leaky_relu_backward(make("float32", (1001, 36)), make("float32")),
         ValueError,
-        "grad_output and x must have the same shape, got (1001, 36) and (1001, 37)",
+        "grad_output and x must have shapes that broadcast together, got (1001, 36) and (1001, 37)",
     ),
     "NaN slope": (
         lambda api, make: api.leaky_relu(make("float32"), float("nan")),
@@ -236,10 +236,12 @@ def test_bad_arguments_raise_the_numpy_apis_error_when_the_graph_is_built(
 
 
 @pytest.mark.parametrize("name", ["leaky_relu", "leaky_relu_backward"])
-def test_signature_is_the_numpy_apis_without_out_and_one_thread_by_default(name):
+def test_signature_is_the_numpy_apis_without_out_and_where_and_one_thread_by_default(name):
     numpy_parameters = inspect.signature(getattr(lk, name)).parameters.values()
     dask_parameters = list(inspect.signature(getattr(lk_dask, name)).parameters.values())
-    assert dask_parameters[:-1] == [p for p in numpy_parameters if p.name not in ("out", "num_threads")]
+    assert dask_parameters[:-1] == [
+        p for p in numpy_parameters if p.name not in ("out", "where", "num_threads")
+    ]
     assert (dask_parameters[-1].name, dask_parameters[-1].default) == ("num_threads", 1)
 
 

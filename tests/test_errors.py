@@ -64,9 +64,21 @@ def operands(rng):
         ("a", TypeError, "{name} must be a real number, got 'a' of type str"),
         (1 + 2j, TypeError, "{name} must be a real number, got (1+2j) of type complex"),
         (
-            np.array([0.1]),
+            np.array([0.1j]),
             TypeError,
-            "{name} must be a real number, got ndarray of shape (1,) and dtype float64",
+            "{name} must be a real number or an array of them, "
+            "got ndarray of shape (1,) and dtype complex128",
+        ),
+        (
+            np.full(7, 0.1),
+            ValueError,
+            "{name} of shape (7,) does not broadcast to the result's shape",
+        ),
+        (
+            [[0.1], [np.nan]],
+            ValueError,
+            "{name} must be finite in float32, the dtype this call computes in; "
+            "some of its values are not",
         ),
         # bool is an int in Python, but no slope.
         (True, TypeError, "{name} must be a real number, got True of type bool"),
@@ -76,7 +88,10 @@ def operands(rng):
         (-math.inf, ValueError, "{name} must be finite, got -inf"),
         (10**400, ValueError, "{name} must be finite, got inf"),  # beyond float range
     ],
-    ids=["str", "complex", "array", "bool", "nan", "float32-nan", "inf", "-inf", "huge-int"],
+    ids=[
+        "str", "complex", "complex-array", "array-not-broadcasting", "array-with-nan", "bool",
+        "nan", "float32-nan", "inf", "-inf", "huge-int",
+    ],
 )
 def test_bad_slope(operands, impl, direction, name, slope, error, message):
     with pytest.raises(error, match=re.escape(message.format(name=name))):
@@ -220,14 +235,15 @@ def test_ragged_list_is_rejected(impl, call, name):
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize(
-    "grad_shape, x_shape",
-    [((2, 3), (3,)), ((2, 3), (1, 3)), ((), (2, 3)), ((3, 2), (2, 3))],
-    ids=["broadcastable", "size-1-axis", "scalar-grad", "transposed"],
+    "grad_shape, x_shape", [((3, 2), (2, 3)), ((2, 3), (4,)), ((5,), (2, 3))],
+    ids=["transposed", "trailing-axis", "longer"],
 )
-def test_backward_needs_equal_shapes(impl, grad_shape, x_shape):
-    # No broadcasting: a shape mismatch is a bug in the caller's graph.
+def test_backward_needs_shapes_that_broadcast(impl, grad_shape, x_shape):
     grad_output, x = np.ones(grad_shape), np.ones(x_shape)
-    message = f"grad_output and x must have the same shape, got {grad_shape} and {x_shape}"
+    message = (
+        f"grad_output and x must have shapes that broadcast together, got {grad_shape} "
+        f"and {x_shape}"
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         impl.leaky_relu_backward(grad_output, x)
     assert bits_equal(grad_output, np.ones(grad_shape))

@@ -300,8 +300,8 @@ def bad_calls(big):
     it can be."""
     x = np.ones(1000, np.float32)
     return [
-        lambda: lk.leaky_relu(x, big),
-        lambda: lk.leaky_relu(x, alpha=big),
+        lambda: lk.leaky_relu(x, big[:999]),
+        lambda: lk.leaky_relu(x, alpha=big[:999]),
         lambda: lk.leaky_relu(x, num_threads=big),
         lambda: lk.leaky_relu(big.astype(complex)),
         lambda: lk.leaky_relu(x, out=big),
@@ -310,7 +310,7 @@ def bad_calls(big):
         lambda: lk.leaky_relu_backward(x, x, x_is_output=big),
         lambda: lk.leaky_relu_backward_mask(x, big),
         lambda: lk.LeakyReLU(inplace=big),
-        lambda: lk.LeakyReLU(big),
+        lambda: lk.LeakyReLU(big.astype(complex)),
         lambda: lk.leaky_relu([list(range(1000)), [1]]),
     ]
 

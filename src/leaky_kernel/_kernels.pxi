@@ -207,7 +207,7 @@ cdef struct Job:
     char* scratch        # SELECT with a strided operand: STRIDED_SCRATCH_BYTES a thread
 
 
-cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_elements) noexcept:
+cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_elements) noexcept nogil:
     """The threads a call on `total` elements starts: at most `requested`,
     and no more than it has spans of at least min_thread_elements."""
     cdef Py_ssize_t most = total // min_thread_elements
@@ -217,12 +217,15 @@ cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_ele
 
 
 cdef void fill_job(Job* job, JobKind kind, bint is_double, double slope, int requested,
-                   bint fresh_output) noexcept:
+                   bint fresh_output) noexcept nogil:
     """The fields every job has; op.rows and op.cols must be set already."""
     job.kind = kind
     job.is_double = is_double
     job.slope = slope
-    job.tuning = tuning  # the copy this call runs with (the GIL is held)
+    # The copy this call runs with. A ufunc loop may take it without the GIL:
+    # a copy torn by a concurrent configure mixes valid choices, none of which
+    # changes a bit.
+    job.tuning = tuning
     job.n_threads = work_threads(job.op.rows * job.op.cols, requested,
                                  tuning.min_thread_elements)
     job.fresh_output = fresh_output
@@ -510,7 +513,10 @@ cdef bint clobbers(cnp.ndarray out, cnp.ndarray a) noexcept:
     """The overlap rule: whether writing `out` element by element could
     clobber elements of `a` not yet read. Only when they share bytes and are
     not the same view (same first element and strides, as in place)."""
-    cdef char *out_low, *out_high, *a_low, *a_high
+    cdef char* out_low
+    cdef char* out_high
+    cdef char* a_low
+    cdef char* a_high
     cdef int axis
     if out is a:
         return False
@@ -598,6 +604,144 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
     fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, requested, out is None)
     run(&job)
     return o
+
+
+# ============================================================================
+# Ufunc loops
+# ============================================================================
+# The same select as NumPy ufunc inner loops, for what the Python layer sends
+# through NumPy's own machinery: containers that dispatch with
+# __array_ufunc__ (pandas, xarray, dask, masked arrays), slopes that are
+# arrays, where=, and broadcasting. The slope is an input operand: a loop
+# whose slope stride is 0 has one slope and runs the kernel above, threads
+# included (NumPy hands a loop the whole array when it needs no buffering
+# or casting); otherwise every element has its own slope.
+#
+# A ufunc loop cannot take keywords, so the thread count and whether NumPy
+# allocated the output come in the loop's data pointer: `ufuncs(...)` makes
+# one pair of ufuncs per setting. NumPy may call a loop with the GIL held or
+# not; the loops only touch C.
+
+cnp.import_ufunc()
+
+cdef extern from *:
+    ctypedef Py_ssize_t intptr_t
+
+
+cdef inline void select_each(
+    const char* value, Py_ssize_t value_step,  # IN
+    const char* sign, Py_ssize_t sign_step,    # IN
+    const char* slope, Py_ssize_t slope_step,  # IN
+    char* out, Py_ssize_t out_step,            # OUT
+    Py_ssize_t n,
+    floating kind,  # selects the specialisation only
+) noexcept nogil:
+    """The select with a slope per element."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        (<floating*>(out + i * out_step))[0] = select_one(
+            (<const floating*>(value + i * value_step))[0],
+            (<const floating*>(sign + i * sign_step))[0],
+            (<const floating*>(slope + i * slope_step))[0],
+        )
+
+
+cdef void ufunc_select(
+    char* value, Py_ssize_t value_step,
+    char* sign, Py_ssize_t sign_step,
+    char* slope, Py_ssize_t slope_step,
+    char* out, Py_ssize_t out_step,
+    Py_ssize_t n,
+    void* data,
+    floating kind,
+) noexcept nogil:
+    cdef Job job
+    cdef intptr_t setting = <intptr_t>data
+    if n <= 0:
+        return
+    if slope_step != 0:
+        select_each(value, value_step, sign, sign_step, slope, slope_step, out, out_step, n,
+                    kind)
+        return
+    job.op.rows = 1
+    job.op.cols = n
+    job.op.value = Operand(value, 0, value_step)
+    job.op.sign = Operand(sign, 0, sign_step)
+    job.op.out = Operand(out, 0, out_step)
+    fill_job(&job, SELECT, floating is double, (<floating*>slope)[0], <int>(setting >> 1),
+             setting & 1)
+    if has_strided_operand(&job.op, sizeof(floating)):
+        job.scratch = <char*>malloc(job.n_threads * STRIDED_SCRATCH_BYTES)
+        if job.scratch == NULL:  # no memory for the buffers: the plain loop needs none
+            select_each(value, value_step, sign, sign_step, slope, 0, out, out_step, n, kind)
+            return
+    run_job(&job)
+    free(job.scratch)
+
+
+cdef void forward_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                       void* data, floating kind) noexcept nogil:
+    # Operands: x, slope -> out
+    ufunc_select(args[0], steps[0], args[0], steps[0], args[1], steps[1], args[2], steps[2],
+                 dims[0], data, kind)
+
+
+cdef void backward_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                        void* data, floating kind) noexcept nogil:
+    # Operands: grad_output, x, slope -> out
+    ufunc_select(args[0], steps[0], args[1], steps[1], args[2], steps[2], args[3], steps[3],
+                 dims[0], data, kind)
+
+
+cdef void forward_float(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                        void* data) noexcept nogil:
+    forward_loop(args, dims, steps, data, <float>0)
+
+
+cdef void forward_double(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                         void* data) noexcept nogil:
+    forward_loop(args, dims, steps, data, <double>0)
+
+
+cdef void backward_float(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                         void* data) noexcept nogil:
+    backward_loop(args, dims, steps, data, <float>0)
+
+
+cdef void backward_double(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
+                          void* data) noexcept nogil:
+    backward_loop(args, dims, steps, data, <double>0)
+
+
+cdef cnp.PyUFuncGenericFunction FORWARD_LOOPS[2]
+cdef cnp.PyUFuncGenericFunction BACKWARD_LOOPS[2]
+FORWARD_LOOPS[:] = [forward_float, forward_double]
+BACKWARD_LOOPS[:] = [backward_float, backward_double]
+cdef char FORWARD_TYPES[6]
+cdef char BACKWARD_TYPES[8]
+FORWARD_TYPES[:] = [cnp.NPY_FLOAT] * 3 + [cnp.NPY_DOUBLE] * 3
+BACKWARD_TYPES[:] = [cnp.NPY_FLOAT] * 4 + [cnp.NPY_DOUBLE] * 4
+
+
+def ufuncs(int n_threads, bint fresh_output):
+    """(forward, backward): the ufuncs ``leaky_relu(x, slope)`` and
+    ``leaky_relu_backward(grad_output, x, slope)``, with float32 and float64
+    loops, whose calls use at most n_threads threads; `fresh_output`: NumPy
+    allocates their output (no out=). Each call makes two new ufuncs, whose
+    loop data live as long as the process: callers keep them."""
+    cdef void** data = <void**>malloc(2 * sizeof(void*))
+    if data == NULL:
+        raise MemoryError()
+    data[0] = data[1] = <void*>(<intptr_t>max(1, n_threads) << 1 | fresh_output)
+    forward = cnp.PyUFunc_FromFuncAndData(
+        FORWARD_LOOPS, data, FORWARD_TYPES, 2, 2, 1, cnp.PyUFunc_None,
+        b"leaky_relu", b"x where x > 0, else slope * x", 0,
+    )
+    backward = cnp.PyUFunc_FromFuncAndData(
+        BACKWARD_LOOPS, data, BACKWARD_TYPES, 2, 3, 1, cnp.PyUFunc_None,
+        b"leaky_relu_backward", b"grad_output where x > 0, else slope * grad_output", 0,
+    )
+    return forward, backward
 
 
 # ============================================================================

@@ -50,6 +50,87 @@ def check_slope(negative_slope, alpha):
     return _finite_real(alpha, "alpha")
 
 
+def check_slopes(negative_slope, alpha):
+    """The slope argument: a finite Python float, or an array of real numbers
+    (one slope per element of the array it broadcasts against, as PReLU has)."""
+    name = "negative_slope" if alpha is None else "alpha"
+    value = negative_slope if alpha is None else alpha
+    if isinstance(value, numbers.Real) or not _is_array_like(value):
+        return check_slope(negative_slope, alpha)
+    if alpha is not None and negative_slope is not DEFAULT_SLOPE:
+        raise TypeError("give negative_slope or its alias alpha, not both")
+    slopes = as_array(value, name)
+    if slopes.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be a real number or an array of them, got {describe(slopes)}"
+        )
+    return slopes
+
+
+def _is_array_like(value):
+    return isinstance(value, (list, tuple)) or hasattr(value, "__array__") or hasattr(
+        value, "__array_interface__"
+    )
+
+
+def one_slope(slopes):
+    """The single slope of a slope argument, as a float, when it has one:
+    a number, or an array of one element or with every stride 0 (a
+    broadcast scalar); else None."""
+    if not isinstance(slopes, np.ndarray):
+        return slopes
+    if slopes.size == 1 or (slopes.size and not any(slopes.strides)):
+        return float(slopes.flat[0])
+    return None
+
+
+def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
+    """The slope argument ready for a call whose result has `dtype` and
+    `shape`: a float checked by check_slope_fits, or an array in the compute
+    dtype whose values are all finite there and whose shape broadcasts to
+    `shape`; with x_is_output, every slope must be >= 0."""
+    name = "negative_slope" if alpha is None else "alpha"
+    if isinstance(slopes, np.ndarray):
+        if not _broadcasts_to(slopes.shape, shape):
+            raise ValueError(
+                f"{name} of shape {slopes.shape} does not broadcast to the result's shape {shape}"
+            )
+        single = one_slope(slopes)
+        if single is None:
+            compute = compute_dtype(dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                rounded = slopes.astype(compute)
+                finite = np.isfinite(rounded).all()
+            if not finite:
+                raise ValueError(
+                    f"{name} must be finite in {compute}, the dtype this call computes in; "
+                    "some of its values are not"
+                )
+            if x_is_output and not (rounded >= 0).all():
+                raise ValueError(
+                    "x_is_output=True needs every slope >= 0 (the input's sign cannot be "
+                    "recovered from the output otherwise)"
+                )
+            return rounded
+        slopes = _finite_real(single, name)
+    if x_is_output and slopes < 0:
+        raise ValueError(
+            "x_is_output=True needs a slope >= 0 (the input's sign cannot be recovered "
+            f"from the output otherwise), got {slopes!r}"
+        )
+    return check_slope_fits(slopes, dtype, alpha)
+
+
+def _broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts to `target` (sizes that Dask
+    does not know yet, NaN, match anything)."""
+    if len(shape) > len(target):
+        return False
+    return all(
+        n == 1 or n == m or m != m for n, m in zip(shape[::-1], target[::-1])
+    )
+
+
 def _finite_real(value, name):
     if type(value) is not float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -92,6 +173,52 @@ def check_num_threads(num_threads):
     return int(num_threads)
 
 
+def dispatches(value):
+    """Whether `value` takes part in ufunc dispatch with its own type: an
+    ndarray subclass, or a container with __array_ufunc__ (pandas, xarray,
+    Dask). Such operands go to the ufuncs as they are, not as ndarrays."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return False
+    return isinstance(value, np.ndarray) or getattr(kind, "__array_ufunc__", None) is not None
+
+
+def operand(value, name):
+    """An array operand as the call uses it: `value` itself when it
+    dispatches, else `value` as an ndarray."""
+    return value if dispatches(value) else as_array(value, name)
+
+
+def dtype_of(value, name):
+    """The dtype of an operand; a DataFrame's is its columns' common dtype."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and hasattr(value, "dtypes"):
+        try:
+            dtype = np.result_type(*value.dtypes)
+        except TypeError:
+            raise TypeError(
+                f"{name} has unsupported column dtypes; supported: {SUPPORTED_DTYPES}"
+            ) from None
+    if not isinstance(dtype, np.dtype):
+        raise TypeError(f"{name} has unsupported dtype {dtype}; supported: {SUPPORTED_DTYPES}")
+    return dtype
+
+
+def check_where(where, shape):
+    """where=: True, or booleans that broadcast to the result's `shape`."""
+    if where is True:
+        return True
+    where = operand(where, "where")
+    dtype = getattr(where, "dtype", None)
+    if dtype is None or dtype.kind != "b":
+        raise TypeError(f"where must be True or an array of bools, got {describe(where)}")
+    if not _broadcasts_to(tuple(where.shape), shape):
+        raise ValueError(
+            f"where of shape {tuple(where.shape)} does not broadcast to the result's shape {shape}"
+        )
+    return where
+
+
 def as_array(value, name):
     try:
         return np.asarray(value)
@@ -128,33 +255,46 @@ def check_out(out, dtype, shape):
 
 
 def forward_operands(x, negative_slope, alpha):
-    """(x as an array, slope, result dtype) for a forward call."""
-    slope = check_slope(negative_slope, alpha)
-    x = as_array(x, "x")
-    dtype = result_dtype(x.dtype, "x")
-    return x, check_slope_fits(slope, dtype, alpha), dtype
+    """(x, slope, result dtype) for a forward call: x as an ndarray, or the
+    container itself when it dispatches; the slope a float or an array
+    (check_slopes_fit)."""
+    slopes = check_slopes(negative_slope, alpha)
+    x = operand(x, "x")
+    dtype = result_dtype(dtype_of(x, "x"), "x")
+    return x, check_slopes_fit(slopes, dtype, tuple(x.shape), alpha), dtype
 
 
 def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
-    """(grad_output and x as arrays, slope, result dtype) for a backward call."""
-    slope = check_slope(negative_slope, alpha)
+    """(grad_output, x, slope, result dtype) for a backward call, as for
+    forward_operands; grad_output and x broadcast together."""
+    slopes = check_slopes(negative_slope, alpha)
     if not isinstance(x_is_output, (bool, np.bool_)):
         raise TypeError(f"x_is_output must be a bool, got {describe(x_is_output)}")
-    if x_is_output and slope < 0:
+    grad_output = operand(grad_output, "grad_output")
+    x = operand(x, "x")
+    grad_dtype, x_dtype = dtype_of(grad_output, "grad_output"), dtype_of(x, "x")
+    result_dtype(grad_dtype, "grad_output")
+    result_dtype(x_dtype, "x")
+    shape = broadcast_shape(grad_output, x)
+    dtype = result_dtype(np.result_type(grad_dtype, x_dtype), "grad_output and x")
+    slope = check_slopes_fit(slopes, dtype, shape, alpha, bool(x_is_output))
+    return grad_output, x, slope, dtype
+
+
+def broadcast_shape(grad_output, x):
+    """The shape grad_output and x broadcast to."""
+    grad_shape, x_shape = tuple(grad_output.shape), tuple(x.shape)
+    if grad_shape == x_shape:
+        return x_shape
+    if any(n != n for n in grad_shape + x_shape):  # Dask sizes not known yet
+        return x_shape if len(x_shape) >= len(grad_shape) else grad_shape
+    try:
+        return np.broadcast_shapes(grad_shape, x_shape)
+    except ValueError:
         raise ValueError(
-            "x_is_output=True needs a slope >= 0 (the input's sign cannot be recovered "
-            f"from the output otherwise), got {slope!r}"
-        )
-    grad_output = as_array(grad_output, "grad_output")
-    x = as_array(x, "x")
-    result_dtype(grad_output.dtype, "grad_output")
-    result_dtype(x.dtype, "x")
-    if grad_output.shape != x.shape:
-        raise ValueError(
-            f"grad_output and x must have the same shape, got {grad_output.shape} and {x.shape}"
-        )
-    dtype = result_dtype(np.result_type(grad_output.dtype, x.dtype), "grad_output and x")
-    return grad_output, x, check_slope_fits(slope, dtype, alpha), dtype
+            f"grad_output and x must have shapes that broadcast together, "
+            f"got {grad_shape} and {x_shape}"
+        ) from None
 
 
 # The sign mask of an array of n elements is n bits packed into ceil(n / 8)
@@ -182,9 +322,9 @@ def check_mask(mask, size):
 
 def backward_mask_operands(grad_output, mask, negative_slope, alpha):
     """(grad_output and mask as arrays, slope, result dtype) for a backward from a mask."""
-    slope = check_slope(negative_slope, alpha)
+    slopes = check_slopes(negative_slope, alpha)
     grad_output = as_array(grad_output, "grad_output")
     dtype = result_dtype(grad_output.dtype, "grad_output")
     mask = as_array(mask, "mask")
     check_mask(mask, grad_output.size)
-    return grad_output, mask, check_slope_fits(slope, dtype, alpha), dtype
+    return grad_output, mask, check_slopes_fit(slopes, dtype, grad_output.shape, alpha), dtype

@@ -1,6 +1,6 @@
 """The NumPy oracle: what leaky_kernel computes, written to be obviously right.
 
-Same signatures and dtype rules as the package's functions, without out= and
+Same signatures and dtype rules as the package's functions, without out=, where= and
 num_threads=. Every compiled path is tested against these bit for bit.
 """
 import numpy as np
@@ -36,10 +36,10 @@ def leaky_relu_backward(grad_output, x, negative_slope=DEFAULT_SLOPE, *, alpha=N
 def _where_positive(value, sign, slope, dtype):
     """value where sign > 0, else slope * value, computed in the compute dtype."""
     compute = compute_dtype(dtype)
-    value = value.astype(compute)
-    sign = sign.astype(compute)
+    value = np.asarray(value).astype(compute)
+    sign = np.asarray(sign).astype(compute)
     with np.errstate(all="ignore"):
-        slope = compute.type(slope)
+        slope = np.asarray(slope).astype(compute)
         result = np.where(sign > 0, value, slope * value).astype(dtype)
     return result[()] if result.ndim == 0 else result
 
@@ -50,7 +50,7 @@ def _where_positive(value, sign, slope, dtype):
 
 def leaky_relu_forward_mask(x, negative_slope=DEFAULT_SLOPE, *, alpha=None):
     x, slope, dtype = forward_operands(x, negative_slope, alpha)
-    mask = np.packbits((x > 0).reshape(-1), bitorder="little")
+    mask = np.packbits((np.asarray(x) > 0).reshape(-1), bitorder="little")
     return _where_positive(x, x, slope, dtype), mask
 
 
