@@ -4,8 +4,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import reference as reference
-from ._typing import Float, Out, Scalar
+from ._typing import Container, Float, Out, Scalar, Slope, Where
 from .layer import LeakyReLU as LeakyReLU
+from .layer import PReLU as PReLU
 
 __version__: str
 # Mirrors __init__.py's; tests/test_typing.py's stubtest run fails when they differ.
@@ -14,7 +15,9 @@ __all__ = [
     "leaky_relu_backward",
     "leaky_relu_forward_mask",
     "leaky_relu_backward_mask",
+    "leaky_relu_slope_grad",
     "LeakyReLU",
+    "PReLU",
     "get_num_threads",
     "set_num_threads",
     "openmp_enabled",
@@ -28,116 +31,146 @@ __all__ = [
 @overload
 def leaky_relu(
     x: ArrayLike,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: Out,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> Out: ...
 @overload
 def leaky_relu(
     x: NDArray[Float],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> NDArray[Float]: ...
 @overload
 def leaky_relu(
     x: Scalar,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> np.floating[Any]: ...
 @overload
 def leaky_relu(
-    x: ArrayLike,
-    negative_slope: float = ...,
+    x: Container,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
+    where: Where = True,
+    num_threads: int | None = None,
+) -> Container: ...
+@overload
+def leaky_relu(
+    x: ArrayLike,
+    negative_slope: Slope = ...,
+    *,
+    alpha: Slope | None = None,
+    out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> NDArray[np.floating[Any]]: ...
 @overload
 def leaky_relu_backward(
     grad_output: ArrayLike,
     x: ArrayLike,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     x_is_output: bool = False,
     out: Out,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> Out: ...
 @overload
 def leaky_relu_backward(
     grad_output: NDArray[Float],
     x: NDArray[Float],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     x_is_output: bool = False,
     out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> NDArray[Float]: ...
 @overload
 def leaky_relu_backward(
     grad_output: Scalar,
     x: Scalar,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     x_is_output: bool = False,
     out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> np.floating[Any]: ...
 @overload
 def leaky_relu_backward(
-    grad_output: ArrayLike,
+    grad_output: Container,
     x: ArrayLike,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     x_is_output: bool = False,
     out: None = None,
+    where: Where = True,
+    num_threads: int | None = None,
+) -> Container: ...
+@overload
+def leaky_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    negative_slope: Slope = ...,
+    *,
+    alpha: Slope | None = None,
+    x_is_output: bool = False,
+    out: None = None,
+    where: Where = True,
     num_threads: int | None = None,
 ) -> NDArray[np.floating[Any]]: ...
 @overload
 def leaky_relu_forward_mask(
     x: ArrayLike,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: Out,
     num_threads: int | None = None,
 ) -> tuple[Out, NDArray[np.uint8]]: ...
 @overload
 def leaky_relu_forward_mask(
     x: NDArray[Float],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
 ) -> tuple[NDArray[Float], NDArray[np.uint8]]: ...
 @overload
 def leaky_relu_forward_mask(
     x: Scalar,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
 ) -> tuple[np.floating[Any], NDArray[np.uint8]]: ...
 @overload
 def leaky_relu_forward_mask(
     x: ArrayLike,
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
 ) -> tuple[NDArray[np.floating[Any]], NDArray[np.uint8]]: ...
@@ -145,9 +178,9 @@ def leaky_relu_forward_mask(
 def leaky_relu_backward_mask(
     grad_output: ArrayLike,
     mask: NDArray[np.uint8],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: Out,
     num_threads: int | None = None,
 ) -> Out: ...
@@ -155,9 +188,9 @@ def leaky_relu_backward_mask(
 def leaky_relu_backward_mask(
     grad_output: NDArray[Float],
     mask: NDArray[np.uint8],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
 ) -> NDArray[Float]: ...
@@ -165,9 +198,9 @@ def leaky_relu_backward_mask(
 def leaky_relu_backward_mask(
     grad_output: Scalar,
     mask: NDArray[np.uint8],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
 ) -> np.floating[Any]: ...
@@ -175,11 +208,14 @@ def leaky_relu_backward_mask(
 def leaky_relu_backward_mask(
     grad_output: ArrayLike,
     mask: NDArray[np.uint8],
-    negative_slope: float = ...,
+    negative_slope: Slope = ...,
     *,
-    alpha: float | None = None,
+    alpha: Slope | None = None,
     out: None = None,
     num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
+def leaky_relu_slope_grad(
+    grad_output: ArrayLike, x: ArrayLike, slope_shape: int | tuple[int, ...]
 ) -> NDArray[np.floating[Any]]: ...
 def get_num_threads() -> int: ...
 def set_num_threads(n: int | None) -> None: ...

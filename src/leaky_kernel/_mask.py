@@ -7,6 +7,7 @@ are copied to C order first, and results are C-ordered.
 """
 import numpy as np
 
+from . import _ufunc
 from ._dispatch import by_dtype, kernels
 from ._layout import deliver_result, kernel_writes_directly
 from ._threads import call_threads
@@ -35,7 +36,7 @@ def leaky_relu_forward_mask(
     ceil(x.size / 8) bytes, ``np.packbits((x > 0).reshape(-1), bitorder="little")``.
     Pass the mask to `leaky_relu_backward_mask` in place of x: it is 1/32 of
     the bytes of float32 x. Parameters, dtypes and errors are as for
-    `leaky_relu`; out may be x itself.
+    `leaky_relu` (a slope array included); out may be x itself.
     """
     return forward_mask_into(None, x, negative_slope, alpha, out, num_threads)
 
@@ -51,8 +52,11 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
     """
     num_threads = check_num_threads(num_threads)
     x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    x = np.asarray(x)
     if out is not None:
         check_out(out, dtype, x.shape)
+    if isinstance(slope, np.ndarray):
+        return _forward_mask_of_slopes(x, slope, dtype, out, num_threads)
     compute = compute_dtype(dtype)
     x_flat = _flat_operand(x, compute)
     nbytes = mask_nbytes(x.size)
@@ -82,12 +86,33 @@ def leaky_relu_backward_mask(
     )
     if out is not None:
         check_out(out, dtype, grad_output.shape)
+    if isinstance(slope, np.ndarray):
+        return _backward_mask_of_slopes(grad_output, mask, slope, dtype, out, num_threads)
     compute = compute_dtype(dtype)
     grad_flat = _flat_operand(grad_output, compute)
     mask = _flat_operand(mask, MASK_DTYPE)
     target, fresh = _target(out, compute, [grad_flat, mask])
     _BACKWARD[compute](grad_flat, mask, target, slope, call_threads(num_threads), fresh)
     return deliver_result(target.reshape(grad_output.shape), dtype, out)
+
+
+# With a slope per element the select runs through the ufuncs, and the mask
+# is packed or unpacked by NumPy: two passes where one slope takes one.
+
+
+def _forward_mask_of_slopes(x, slopes, dtype, out, num_threads):
+    mask = np.packbits((x > 0).reshape(-1), bitorder="little")  # before out, maybe x, changes
+    target = np.empty(x.shape, dtype) if out is None else out
+    _ufunc.select(x, None, slopes, dtype, target, True, num_threads)
+    return target, mask
+
+
+def _backward_mask_of_slopes(grad_output, mask, slopes, dtype, out, num_threads):
+    positive = np.unpackbits(mask, count=grad_output.size, bitorder="little")
+    target = np.empty(grad_output.shape, dtype) if out is None else out
+    _ufunc.select(grad_output, positive.reshape(grad_output.shape), slopes, dtype, target, True,
+                  num_threads)
+    return target
 
 
 def _flat_operand(a, dtype):

@@ -1,7 +1,8 @@
 # Type names shared by the stubs; a stub-only module, never imported at run time.
-from typing import Any, TypeVar, Union
+from typing import Any, Protocol, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # The float dtypes a result keeps (others compute in float64).
 Float = TypeVar("Float", np.float16, np.float32, np.float64)
@@ -10,3 +11,15 @@ Out = TypeVar("Out", bound=np.ndarray[Any, Any])
 # Scalar inputs give a NumPy scalar, as ufuncs do. So do 0-d arrays, which
 # types cannot tell from other arrays: array inputs are typed as giving arrays.
 Scalar = Union[float, np.floating[Any], np.integer[Any], np.bool_]
+# A slope: one number, or an array of them that broadcasts against x.
+Slope = Union[float, ArrayLike]
+# where=: True, or booleans that broadcast to the result.
+Where = Union[bool, ArrayLike]
+
+class SupportsArrayUfunc(Protocol):
+    """A container that dispatches ufuncs (pandas, xarray, Dask, masked arrays)."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any: ...
+
+# Such a container comes back as its own type.
+Container = TypeVar("Container", bound=SupportsArrayUfunc)

@@ -24,7 +24,7 @@ from ._threads import call_threads
 from ._validation import compute_dtype
 
 # (threads, NumPy allocates the output) -> (forward ufunc, backward ufunc)
-_UFUNCS = {}
+_UFUNCS: dict = {}
 
 
 def ufuncs(n_threads, fresh_output):

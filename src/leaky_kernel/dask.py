@@ -50,6 +50,7 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, num_threads=1):
     x = da.asarray(x)
     (x_stand_in,) = _stand_ins(x)
     _, slope, dtype = forward_operands(x_stand_in, negative_slope, alpha)
+    _one_slope(slope)
     block_function = partial(_api.leaky_relu, negative_slope=slope, num_threads=num_threads)
     return _elementwise(block_function, dtype, x)
 
@@ -76,6 +77,13 @@ def leaky_relu_backward(
     _, _, slope, dtype = backward_operands(
         grad_stand_in, x_stand_in, negative_slope, alpha, x_is_output
     )
+    _one_slope(slope)
+    if grad_stand_in.shape != x_stand_in.shape:
+        raise ValueError(
+            f"leaky_kernel.dask needs grad_output and x of one shape, got "
+            f"{grad_stand_in.shape} and {x_stand_in.shape}; leaky_kernel.leaky_relu_backward "
+            "broadcasts Dask arrays"
+        )
     block_function = partial(
         _api.leaky_relu_backward,
         negative_slope=slope,
@@ -83,6 +91,15 @@ def leaky_relu_backward(
         num_threads=num_threads,
     )
     return _elementwise(block_function, dtype, grad_output, x)
+
+
+def _one_slope(slope):
+    """This module's kernel calls take one slope, the same for every block."""
+    if isinstance(slope, np.ndarray):
+        raise TypeError(
+            "leaky_kernel.dask takes one slope, not an array; leaky_kernel.leaky_relu "
+            "takes a Dask array and a slope array and stays lazy"
+        )
 
 
 def _stand_ins(*arrays):

@@ -1,8 +1,16 @@
-"""LeakyReLU: the activation as a layer with forward and backward, for NumPy models."""
+"""LeakyReLU and PReLU: the activation as layers with forward and backward, for NumPy models."""
 import numpy as np
 
+from ._api import leaky_relu, leaky_relu_backward
 from ._mask import forward_mask_into, leaky_relu_backward_mask
-from ._validation import DEFAULT_SLOPE, check_num_threads, check_slope, describe, result_dtype
+from ._slope_grad import leaky_relu_slope_grad
+from ._validation import (
+    DEFAULT_SLOPE,
+    check_num_threads,
+    check_slopes,
+    describe,
+    result_dtype,
+)
 
 
 class LeakyReLU:
@@ -16,8 +24,10 @@ class LeakyReLU:
 
     Parameters
     ----------
-    negative_slope : float, default 0.01
-        Any finite real number; `alpha` is its keyword alias.
+    negative_slope : float or array_like, default 0.01
+        Any finite real number, or an array of them that broadcasts to the
+        inputs' shape (fixed per-channel slopes; `PReLU` learns them);
+        `alpha` is its keyword alias.
     inplace : bool, default False
         Overwrite x with the result. x must then be a writeable float16,
         float32 or float64 ndarray of native byte order.
@@ -28,7 +38,7 @@ class LeakyReLU:
     def __init__(
         self, negative_slope=DEFAULT_SLOPE, *, alpha=None, inplace=False, num_threads=None
     ):
-        self.negative_slope = check_slope(negative_slope, alpha)
+        self.negative_slope = _own_slopes(check_slopes(negative_slope, alpha))
         if not isinstance(inplace, (bool, np.bool_)):
             raise TypeError(f"inplace must be a bool, got {describe(inplace)}")
         self.inplace = bool(inplace)
@@ -73,12 +83,82 @@ class LeakyReLU:
         return twin
 
     def __repr__(self):
-        options = f"negative_slope={self.negative_slope}"
+        options = f"negative_slope={_slope_text(self.negative_slope)}"
         if self.inplace:
             options += ", inplace=True"
         if self.num_threads is not None:
             options += f", num_threads={self.num_threads}"
         return f"{type(self).__name__}({options})"
+
+
+class PReLU:
+    """Leaky ReLU with a learnable slope array, as torch.nn.PReLU:
+    ``y = layer(x)``, then ``dx, dslope = layer.backward(grad_output)``.
+
+    Parameters
+    ----------
+    slope : array_like
+        The initial slopes, any shape that broadcasts to the inputs' shape:
+        ``np.full((C, 1, 1), 0.25)`` for one slope per channel of (N, C, H, W)
+        inputs, ``np.full(F, 0.25)`` for one per feature of (N, F) inputs. The
+        layer keeps its own float copy in `slope` (float64 unless given as
+        float32 or float16), which a training step updates in place or
+        replaces: ``layer.slope -= rate * dslope``.
+    num_threads : int, optional
+        OpenMP threads for each call; default `get_num_threads()`.
+
+    The forward keeps a reference to its input for the backward, as the
+    slope gradient needs x itself: change x in place between the two and the
+    gradients are wrong.
+    """
+
+    def __init__(self, slope, *, num_threads=None):
+        slope = np.asarray(check_slopes(slope, None))
+        float_dtype = slope.dtype if slope.dtype.kind == "f" else np.dtype(np.float64)
+        self.slope = np.array(slope, dtype=float_dtype)
+        self.num_threads = check_num_threads(num_threads)
+        self._x = None  # the last forward's input
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        """leaky_relu(x, slope); keeps x for `backward`."""
+        y = leaky_relu(x, self.slope, num_threads=self.num_threads)
+        self._x = np.asarray(x)
+        return y
+
+    def backward(self, grad_output):
+        """(gradient with respect to the last forward's input, gradient with
+        respect to `slope`, of slope's shape)."""
+        if self._x is None:
+            raise RuntimeError("backward called before forward: there is no saved input")
+        shape = np.shape(grad_output)
+        if shape != self._x.shape:
+            raise ValueError(
+                f"grad_output must have the shape of the last forward's input, "
+                f"{self._x.shape}, got {shape}"
+            )
+        grad_input = leaky_relu_backward(
+            grad_output, self._x, self.slope, num_threads=self.num_threads
+        )
+        return grad_input, leaky_relu_slope_grad(grad_output, self._x, self.slope.shape)
+
+    def __repr__(self):
+        options = f"slope={_slope_text(self.slope)}"
+        if self.num_threads is not None:
+            options += f", num_threads={self.num_threads}"
+        return f"{type(self).__name__}({options})"
+
+
+def _own_slopes(slopes):
+    """A layer's own copy of an array slope (the caller may change theirs)."""
+    return slopes.copy() if isinstance(slopes, np.ndarray) else slopes
+
+
+def _slope_text(slopes):
+    """A slope as a repr shows it: never the elements of an array."""
+    return f"<{describe(slopes)}>" if isinstance(slopes, np.ndarray) else repr(slopes)
 
 
 def _writeable_result_array(x):

@@ -3,17 +3,17 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._typing import Float, Scalar
+from ._typing import Float, Scalar, Slope
 
 class LeakyReLU:
-    negative_slope: float
+    negative_slope: float | NDArray[Any]
     inplace: bool
     num_threads: int | None
     def __init__(
         self,
-        negative_slope: float = ...,
+        negative_slope: Slope = ...,
         *,
-        alpha: float | None = None,
+        alpha: Slope | None = None,
         inplace: bool = False,
         num_threads: int | None = None,
     ) -> None: ...
@@ -32,3 +32,17 @@ class LeakyReLU:
     @overload
     def backward(self, grad_output: ArrayLike) -> NDArray[np.floating[Any]]: ...
     def __copy__(self) -> LeakyReLU: ...
+
+class PReLU:
+    slope: NDArray[np.floating[Any]]
+    num_threads: int | None
+    def __init__(self, slope: Slope, *, num_threads: int | None = None) -> None: ...
+    @overload
+    def forward(self, x: NDArray[Float]) -> NDArray[Float]: ...
+    @overload
+    def forward(self, x: ArrayLike) -> NDArray[np.floating[Any]]: ...
+    __call__ = forward
+    # (gradient with respect to x, gradient with respect to slope)
+    def backward(
+        self, grad_output: ArrayLike
+    ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...

@@ -1,0 +1,60 @@
+"""leaky_relu_slope_grad: the gradient with respect to a slope array (PReLU)."""
+import numbers
+
+import numpy as np
+
+from ._validation import as_array, broadcast_shape, describe, result_dtype
+
+
+def leaky_relu_slope_grad(grad_output, x, slope_shape):
+    """Gradient of ``leaky_relu(x, slope)`` with respect to a slope of `slope_shape`.
+
+    The sum of ``grad_output * x`` over the elements where x is not > 0 (the
+    elements the slope scales, NaN included), over every axis along which
+    the slope broadcasts. grad_output and x broadcast together, and
+    `slope_shape` must broadcast to their shape. The products are formed in
+    float64 (exact for float32 and float16 inputs) and summed in float64 by
+    NumPy's pairwise summation, then rounded once to the result dtype of
+    grad_output and x (the dtype rules of `leaky_relu_backward`). Against a
+    float64 reference that sums the same products in another order, the
+    float64 sums differ by at most about ``n * 2**-53 * sum(|terms|)`` for n
+    terms per slope; after rounding to float32 they almost always agree
+    exactly.
+    """
+    grad_output = as_array(grad_output, "grad_output")
+    x = as_array(x, "x")
+    result_dtype(grad_output.dtype, "grad_output")
+    result_dtype(x.dtype, "x")
+    dtype = result_dtype(np.result_type(grad_output.dtype, x.dtype), "grad_output and x")
+    shape = broadcast_shape(grad_output, x)
+    slope_shape = _check_slope_shape(slope_shape, shape)
+    terms = np.multiply(grad_output, x, dtype=np.float64)
+    np.putmask(terms, np.broadcast_to(x > 0, terms.shape), 0.0)
+    lead = len(shape) - len(slope_shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(slope_shape) if n == 1 and shape[lead + i] != 1
+    )
+    with np.errstate(over="ignore"):  # a sum beyond float16 or float32 is inf, as for any sum
+        return terms.sum(axis=axes).reshape(slope_shape).astype(dtype)
+
+
+def _check_slope_shape(slope_shape, shape):
+    """slope_shape as a tuple of ints that broadcasts to `shape`."""
+    if isinstance(slope_shape, numbers.Integral) and not isinstance(slope_shape, bool):
+        slope_shape = (slope_shape,)
+    if not isinstance(slope_shape, (tuple, list)) or not all(
+        isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0
+        for n in slope_shape
+    ):
+        raise TypeError(
+            f"slope_shape must be a tuple of non-negative ints, got {describe(slope_shape)}"
+        )
+    slope_shape = tuple(int(n) for n in slope_shape)
+    if len(slope_shape) > len(shape) or not all(
+        n in (1, m) for n, m in zip(slope_shape[::-1], shape[::-1])
+    ):
+        raise ValueError(
+            f"slope_shape {slope_shape} does not broadcast to the shape of grad_output and x, "
+            f"{shape}"
+        )
+    return slope_shape
