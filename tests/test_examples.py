@@ -13,6 +13,7 @@ import leaky_kernel as lk
 
 MLP_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "mlp.py"
 TORCH_MLP_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "torch_mlp.py"
+PRELU_SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "prelu.py"
 
 
 @pytest.mark.parametrize(
@@ -89,6 +90,18 @@ def test_mlp_example_trains_and_compares_dead_units(run_python, tmp_path):
     assert re.search(r"dead hidden units, leaky \(slope 0.01\): \d+\.\d% of 256", process.stdout)
     assert re.search(r"dead hidden units, relu \(slope 0\): \d+\.\d% of 256", process.stdout)
     assert_plot_written_unless_no_matplotlib(process, png)
+
+
+def test_prelu_example_learns_its_slopes(run_python):
+    process = run_python(str(PRELU_SCRIPT), "--epochs", "4", timeout=120)
+    assert process.returncode == 0, process.stderr
+    rows = [line.split() for line in process.stdout.splitlines() if re.match(r"\s*\d+\s", line)]
+    assert [int(row[0]) for row in rows] == [1, 2, 3, 4]
+    prelu, fixed = ([float(row[i]) for row in rows] for i in (1, 2))
+    baseline = float(re.search(r"baseline MSE \(predicting the mean\): (\S+)", process.stdout)[1])
+    assert prelu[-1] < 0.1 * baseline and fixed[-1] < 0.1 * baseline
+    distance = float(re.search(r"mean distance from 0.25: (\S+)", process.stdout)[1])
+    assert distance > 0.01  # the slopes were trained, not left at their start
 
 
 def assert_plot_written_unless_no_matplotlib(process, png):
