@@ -120,11 +120,18 @@ cdef struct Tuning:
 PREFETCH_KINDS = {"none": LK_PREFETCH_NONE, "t0": LK_PREFETCH_T0, "nta": LK_PREFETCH_NTA}
 _PREFETCH_NAMES = {code: name for name, code in PREFETCH_KINDS.items()}
 
-# Neutral until _tuning.py configures the module for this machine.
-cdef Tuning tuning = Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14)
+cdef Tuning tuning
 
-# The elements from which a call can use two threads: two spans' worth.
-PARALLEL_MIN_SIZE = 2 * tuning.min_thread_elements
+
+cdef void install(Tuning new):
+    global tuning, PARALLEL_MIN_SIZE
+    tuning = new
+    # The elements from which a call can use two threads (work_threads).
+    PARALLEL_MIN_SIZE = 2 * new.min_thread_elements
+
+
+# Neutral until _tuning.py configures the module for this machine.
+install(Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14))
 
 
 def get_configuration():
@@ -142,20 +149,18 @@ def configure(**changes):
     """Change fields of this module's tuning (unknown names are a TypeError,
     values are checked by _tuning.py); returns the previous configuration,
     so that ``configure(**previous)`` restores it."""
-    global tuning, PARALLEL_MIN_SIZE
     previous = get_configuration()
     unknown = set(changes) - set(previous)
     if unknown:
         raise TypeError(f"unknown tuning fields: {sorted(unknown)}")
     new = {**previous, **changes}
-    tuning = Tuning(
+    install(Tuning(
         new["stream_out_min_bytes"],
         new["stream_fresh_min_bytes"],
         PREFETCH_KINDS[new["prefetch"]],
         new["prefetch_bytes"],
         max(1, new["min_thread_elements"]),
-    )
-    PARALLEL_MIN_SIZE = 2 * tuning.min_thread_elements
+    ))
     return previous
 
 

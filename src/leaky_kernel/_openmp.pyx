@@ -22,6 +22,12 @@ cdef extern from *:
     int omp_get_thread_limit() noexcept nogil
 
 
+from libc.limits cimport INT_MAX
+
+# Thread counts reach OpenMP as a C int.
+MAX_THREADS = INT_MAX
+
+
 def openmp_enabled():
     """True when the compiled kernels were built with OpenMP."""
     return LEAKY_KERNEL_OPENMP

@@ -9,6 +9,8 @@ import reprlib
 
 import numpy as np
 
+from ._openmp import MAX_THREADS
+
 SUPPORTED_DTYPES = "float16, float32, float64, bool and integers (computed in float64)"
 
 # Result dtype by dtype.char; byte-swapped floats share the char of the native one.
@@ -21,9 +23,6 @@ FLOAT64 = np.dtype(np.float64)
 # float16 is computed in float32 and rounded once, as PyTorch's CPU kernel does.
 _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32)}
 
-
-# Thread counts reach OpenMP as a C int.
-MAX_THREADS = 2**31 - 1
 
 
 class _DefaultSlope(float):
