@@ -44,6 +44,7 @@ SLOPE_CASES = {
     "full": ((13, 17), (13, 17)),
     "per-channel-parallel": ((3, 3 * PARALLEL_MIN_SIZE + 5), (3, 1)),
     "per-feature-parallel": ((PARALLEL_MIN_SIZE // 8 + 3, 16), (16,)),
+    "full-parallel": ((3, PARALLEL_MIN_SIZE + 5), (3, PARALLEL_MIN_SIZE + 5)),
 }
 
 
@@ -76,8 +77,11 @@ def test_slope_arrays(rng, operands, dtype, case, n_threads):
 def test_slope_arrays_on_strided_and_reversed_operands(rng, operands, dtype):
     x, g = operands((8, 2 * PARALLEL_MIN_SIZE), dtype)
     slope = slopes_of(rng, (4, 1))
+    full = slopes_of(rng, x.shape)
     for view in (lambda a: a[::2, ::2], lambda a: a[::-2, ::-3], lambda a: a[1::2].T.T):
         xv, gv = view(x), view(g)
+        assert bits_equal(lk.leaky_relu(xv, view(full), num_threads=2),
+                          forward_expected(xv, view(full)))
         assert bits_equal(lk.leaky_relu(xv, slope, num_threads=2), forward_expected(xv, slope))
         assert bits_equal(
             lk.leaky_relu_backward(gv, xv, slope, num_threads=2), backward_expected(gv, xv, slope)
