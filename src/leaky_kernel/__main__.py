@@ -72,7 +72,26 @@ def check_kernels(module, rng):
                 module.backward_mask[name](flat_g, want_mask, y, slope, threads, False)
                 check("backward", "from mask", y,
                       reference.leaky_relu_backward(flat_g, flat_x, slope))
+                check_ufunc_loops(module, x, g, slope, threads, check)
     return failures
+
+
+def check_ufunc_loops(module, x, g, slope, threads, check):
+    """The ufunc loops: one slope per loop (the kernel, contiguous and
+    strided) and a slope per element (contiguous and strided)."""
+    forward, backward = module.ufuncs(threads, True)
+    per_row = np.linspace(-1.0, 1.0, x.shape[0]).reshape(-1, 1)
+    per_element = np.resize(np.array([slope, 0.25, -2.0]), x.shape)
+    for slopes, path in ((slope, "one slope"), (per_row, "slope per row"),
+                         (per_element, "slope per element")):
+        compute_slopes = np.asarray(slopes, x.dtype)
+        for view, layout in ((lambda a: a, "contiguous"), (lambda a: a[:, ::2], "strided")):
+            xv, gv = view(x), view(g)
+            s = compute_slopes if compute_slopes.ndim < 2 else view(compute_slopes)
+            check("forward", f"ufunc {path} {layout}", forward(xv, s),
+                  reference.leaky_relu(xv, s))
+            check("backward", f"ufunc {path} {layout}", backward(gv, xv, s),
+                  reference.leaky_relu_backward(gv, xv, s))
 
 
 def check_api(rng):
@@ -115,7 +134,7 @@ def self_check(seed=0, report=print):
             with kernel_choices(module, **choices, **SPLIT):
                 found = check_kernels(module, rng)
             status = "ok" if not found else f"{len(found)} mismatches"
-            report(f"  {level:<8} {variant:<33} select, strided, mask; {threads}: {status}")
+            report(f"  {level:<8} {variant:<33} select, strided, mask, ufunc; {threads}: {status}")
             failures += [f"{case} ({level}, {variant})" for case in found]
     found = check_api(rng)
     report(f"  public API with this machine's tuning, 4 layouts, 3 dtypes: "
