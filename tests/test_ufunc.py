@@ -148,6 +148,11 @@ def test_layer_with_a_slope_array(rng, operands):
     assert bits_equal(layer(x), forward_expected(x, layer.negative_slope))
     assert bits_equal(layer.backward(g), backward_expected(g, x, layer.negative_slope))
     assert "ndarray of shape (9,)" in repr(layer)
+    in_place = lk.LeakyReLU(negative_slope=layer.negative_slope, inplace=True)
+    x_copy = x.copy()
+    assert in_place(x_copy) is x_copy
+    assert bits_equal(x_copy, forward_expected(x, layer.negative_slope))
+    assert bits_equal(in_place.backward(g), backward_expected(g, x, layer.negative_slope))
 
 
 # --------------------------------------------------------------- broadcasting
