@@ -19,9 +19,10 @@
  *
  * `stream` writes `out` with non-temporal stores and prefetches the data
  * input ahead as the tuning chose, as _stream.h does for the select (why:
- * there). The stores go out 16 bytes
- * at a time, because NumPy aligns its arrays to 16 bytes, not 32; an `out`
- * not 16-byte aligned gets ordinary stores. The mask keeps
+ * there). NumPy aligns its arrays to 16 bytes, not to a line: an `out` off
+ * a line boundary is written in line-aligned groups whose bits are shifted
+ * against the mask bytes (AVX2 and AVX-512, below), so that every store is
+ * a whole vector; an `out` not 16-byte aligned gets ordinary stores. The mask keeps
  * ordinary stores: streaming it too (4 or 8 bytes at a time) saved about 1%
  * of a 64 MiB float32 forward into memory already faulted in, but cost up to
  * 25% into fresh memory (an allocating call), where page faults flush the
@@ -73,6 +74,11 @@ static inline void lk_put_pd(double *p, __m512d v, int stream)
 
 #elif defined(__AVX2__)
 #  define LK_HAVE_MASK_SIMD 1
+
+/* A 32-byte-aligned `out` streams whole vectors (mode 2); a 16-byte aligned
+ * one 16 bytes at a time (mode 1). */
+#  define LK_STREAM_MODE(out) \
+       ((uintptr_t)(out) % 32 == 0 ? 2 : (uintptr_t)(out) % 16 == 0 ? 1 : 0)
 
 /* Lane j's sign bit is bit j of the low 8 (float32) or 4 (float64) bits: all
  * the AVX2 blend reads. One shift, where a test of each lane's bit took an
@@ -160,7 +166,9 @@ static inline void lk_prefetch_ahead(const void *p, size_t bytes, int kind, Py_s
 #define LK_DEFINE_MASK_BLOCKS(T, sfx)                                                 \
 static inline void lk_put_##sfx(T *p, lk_vec_##sfx v, int stream)                     \
 {                                                                                     \
-    if (stream)                                                                       \
+    if (stream == 2)                                                                  \
+        LK_OP(stream, sfx)(p, v);                                                     \
+    else if (stream)                                                                  \
         lk_stream_##sfx(p, v);                                                        \
     else                                                                              \
         LK_OP(storeu, sfx)(p, v);                                                     \
@@ -182,14 +190,14 @@ static inline uint64_t lk_forward8_##T(const T *x, T *out,                      
     return bits;                                                                      \
 }                                                                                     \
                                                                                       \
-/* 64 elements: their 8 mask bytes as one little-endian word, stored at once. */      \
-static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,          \
-                                    lk_vec_##sfx slope, int stream)                   \
+/* 64 elements: their 8 mask bytes as one little-endian word. */                      \
+static inline uint64_t lk_forward_bits64_##T(const T *x, T *out, lk_vec_##sfx slope,  \
+                                             int stream)                              \
 {                                                                                     \
     uint64_t word = 0;                                                                \
     for (int k = 0; k < 8; k++)                                                       \
         word |= lk_forward8_##T(x + 8 * k, out + 8 * k, slope, stream) << (8 * k);    \
-    memcpy(mask, &word, 8);                                                           \
+    return word;                                                                      \
 }                                                                                     \
                                                                                       \
 static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,                \
@@ -203,15 +211,13 @@ static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,          
     }                                                                                 \
 }                                                                                     \
                                                                                       \
-/* 64 elements: the bits of their 8 mask bytes, loaded as one word. */                \
-static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *out,   \
-                                     lk_vec_##sfx slope, int stream)                  \
+/* 64 elements, the bits of their 8 mask bytes as one word. */                       \
+static inline void lk_backward_bits64_##T(const T *g, uint64_t bits, T *out,          \
+                                          lk_vec_##sfx slope, int stream)             \
 {                                                                                     \
-    uint64_t word;                                                                    \
-    memcpy(&word, mask, 8);                                                           \
     for (int k = 0; k < 8; k++)                                                       \
-        lk_backward8_##T(g + 8 * k, (unsigned)(word >> (8 * k)), out + 8 * k, slope,  \
-                         stream);                                                     \
+        lk_backward8_##T(g + 8 * k, (unsigned)(bits >> (8 * k)) & 0xFF, out + 8 * k,  \
+                         slope, stream);                                              \
 }
 
 /* AVX-512: a compare gives the lanes' bits as a mask register and a masked
@@ -232,8 +238,9 @@ static inline uint64_t lk_forward8_##T(const T *x, T *out, lk_vec_##sfx slope,  
     return bits;                                                                      \
 }                                                                                     \
                                                                                       \
-static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,          \
-                                    lk_vec_##sfx slope, int stream)                   \
+/* 64 elements: out = their select; returns their bits. */                            \
+static inline uint64_t lk_forward_bits64_##T(const T *x, T *out, lk_vec_##sfx slope,  \
+                                             int stream)                              \
 {                                                                                     \
     uint64_t word = 0;                                                                \
     for (int k = 0; k < 64; k += LK_LANES(T)) {                                       \
@@ -243,7 +250,7 @@ static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,    
                      stream);                                                         \
         word |= positive << k;                                                        \
     }                                                                                 \
-    memcpy(mask, &word, 8);                                                           \
+    return word;                                                                      \
 }                                                                                     \
                                                                                       \
 static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,                \
@@ -255,21 +262,50 @@ static inline void lk_backward8_##T(const T *g, unsigned bits, T *out,          
                                                  bits & 0xFF));                       \
 }                                                                                     \
                                                                                       \
+/* 64 elements: out = g where the element's bit of `bits` is set, else slope * g. */  \
+static inline void lk_backward_bits64_##T(const T *g, uint64_t bits, T *out,          \
+                                          lk_vec_##sfx slope, int stream)             \
+{                                                                                     \
+    for (int k = 0; k < 64; k += LK_LANES(T)) {                                       \
+        lk_vec_##sfx v = LK_OP(loadu, sfx)(g + k);                                    \
+        lk_put_##sfx(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, bits >> k), \
+                     stream);                                                         \
+    }                                                                                 \
+}
+
+/* For both: whole mask words, and the groups of the line-aligned loops below,
+ * whose 64 elements start on a line of out and stream whole vectors. */
+#define LK_DEFINE_MASK_WORDS(T, sfx)                                                  \
+static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,          \
+                                    lk_vec_##sfx slope, int stream)                   \
+{                                                                                     \
+    uint64_t word = lk_forward_bits64_##T(x, out, slope, stream);                     \
+    memcpy(mask, &word, 8); /* one store: a store per byte was 1.7x slower */         \
+}                                                                                     \
+                                                                                      \
 static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *out,   \
                                      lk_vec_##sfx slope, int stream)                  \
 {                                                                                     \
     uint64_t word;                                                                    \
     memcpy(&word, mask, 8);                                                           \
-    for (int k = 0; k < 64; k += LK_LANES(T)) {                                       \
-        lk_vec_##sfx v = LK_OP(loadu, sfx)(g + k);                                    \
-        lk_put_##sfx(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, word >> k), \
-                     stream);                                                         \
-    }                                                                                 \
+    lk_backward_bits64_##T(g, word, out, slope, stream);                              \
+}                                                                                     \
+                                                                                      \
+static inline uint64_t lk_forward_group_##T(const T *x, T *out, lk_vec_##sfx slope)   \
+{                                                                                     \
+    return lk_forward_bits64_##T(x, out, slope, 2);                                   \
+}                                                                                     \
+                                                                                      \
+static inline void lk_backward_group_##T(const T *g, uint64_t bits, T *out,           \
+                                         lk_vec_##sfx slope)                          \
+{                                                                                     \
+    lk_backward_bits64_##T(g, bits, out, slope, 2);                                   \
 }
 
-/* AVX-512, streaming into an `out` that does not start on a cache line (NumPy
- * aligns to 16 bytes only): stores of less than a line ran 1.4-1.6x slower
- * than whole-line ones on the Xeon measured (bench/NOTES.md section 27). So
+/* AVX2 and AVX-512, streaming into an `out` that does not start on a cache
+ * line (NumPy aligns to 16 bytes only): stores of less than a vector ran
+ * 1.4-1.6x slower than whole-line ones on the Xeon measured (bench/NOTES.md
+ * section 27). So
  * these loops take 64-element groups that start `h` elements in, where out
  * is line-aligned, and shift the group's bits against the mask bytes, which
  * start at element 0: mask word j holds the previous group's top h bits and
@@ -289,7 +325,7 @@ static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nby
     return word;
 }
 
-#define LK_DEFINE_MASK_LINES_512(T, sfx)                                              \
+#define LK_DEFINE_MASK_LINES(T, sfx)                                              \
 static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
                                             Py_ssize_t nbytes, lk_vec_##sfx slope,    \
                                             int prefetch, Py_ssize_t prefetch_bytes)  \
@@ -301,15 +337,8 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
     for (int i = 0; i < h && i < n; i++)                                              \
         carry |= (uint64_t)(x[i] > 0) << i;                                           \
     for (e = h; e + 64 <= n; e += 64, j++) {                                          \
-        uint64_t word = 0;                                                            \
         lk_prefetch_ahead(x + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
-        for (int k = 0; k < 64; k += LK_LANES(T)) {                                   \
-            lk_vec_##sfx v = LK_OP(loadu, sfx)(x + e + k);                            \
-            uint64_t positive = LK_GT(sfx, v, LK_OP(setzero, sfx)());                 \
-            LK_OP(stream, sfx)(out + e + k,                                           \
-                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, positive));\
-            word |= positive << k;                                                    \
-        }                                                                             \
+        uint64_t word = lk_forward_group_##T(x + e, out + e, slope);                  \
         uint64_t mask_word = carry | (word << h);                                     \
         memcpy(mask + 8 * j, &mask_word, 8);                                          \
         carry = word >> (64 - h);                                                     \
@@ -332,11 +361,7 @@ static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *ma
         uint64_t bits = (lk_mask_word_at(mask, nbytes, 8 * j) >> h)                    \
                       | (lk_mask_word_at(mask, nbytes, 8 * j + 8) << (64 - h));        \
         lk_prefetch_ahead(g + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
-        for (int k = 0; k < 64; k += LK_LANES(T)) {                                   \
-            lk_vec_##sfx v = LK_OP(loadu, sfx)(g + e + k);                            \
-            LK_OP(stream, sfx)(out + e + k,                                           \
-                               LK_BLEND(sfx, LK_OP(mul, sfx)(v, slope), v, bits >> k));\
-        }                                                                             \
+        lk_backward_group_##T(g + e, bits, out + e, slope);                           \
     }                                                                                 \
     for (int b = 0; j > 0 && b * 8 < h; b++)                                          \
         lk_backward8_##T(g + 8 * b, mask[b], out + 8 * b, slope, 0);                  \
@@ -395,18 +420,24 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
 #if defined(LK_MASK_512)
 LK_DEFINE_MASK_BLOCKS_512(float, ps)
 LK_DEFINE_MASK_BLOCKS_512(double, pd)
-LK_DEFINE_MASK_LINES_512(float, ps)
-LK_DEFINE_MASK_LINES_512(double, pd)
+#else
+LK_DEFINE_MASK_BLOCKS(float, ps)
+LK_DEFINE_MASK_BLOCKS(double, pd)
+#endif
+LK_DEFINE_MASK_WORDS(float, ps)
+LK_DEFINE_MASK_WORDS(double, pd)
+#if defined(LK_MASK_512) || defined(__AVX2__)
+LK_DEFINE_MASK_LINES(float, ps)
+LK_DEFINE_MASK_LINES(double, pd)
 /* Streamed into an out off a line boundary: the line-aligned loops above. */
 #  define LK_STREAMS_LINES(stream, out) ((stream) && (uintptr_t)(out) % 64 != 0)
 #else
+/* SSE2's 16-byte vectors are whole at any 16-byte boundary. */
 #  define LK_STREAMS_LINES(stream, out) 0
 #  define lk_mask_forward_lines_float(x, out, mask, nbytes, slope, kind, bytes) 0
 #  define lk_mask_forward_lines_double(x, out, mask, nbytes, slope, kind, bytes) 0
 #  define lk_mask_backward_lines_float(g, mask, out, nbytes, slope, kind, bytes) 0
 #  define lk_mask_backward_lines_double(g, mask, out, nbytes, slope, kind, bytes) 0
-LK_DEFINE_MASK_BLOCKS(float, ps)
-LK_DEFINE_MASK_BLOCKS(double, pd)
 #endif
 LK_DEFINE_MASK_LOOPS(float, ps)
 LK_DEFINE_MASK_LOOPS(double, pd)
