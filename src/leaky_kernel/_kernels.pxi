@@ -734,10 +734,12 @@ cdef void ufunc_select(
 
 
 cdef inline void no_floating_point_errors() noexcept nogil:
-    """Clear the flags this thread's loop raised. NumPy turns flags raised in
-    a loop into warnings, but every result here is defined, NaN and infinity
-    included (0 * inf is NaN by design), and the direct path warns of none;
-    NumPy clears the flags before each loop, so no one else's are lost."""
+    """Clear the floating-point flags of this thread. NumPy turns flags raised
+    in a ufunc call into warnings, but every result here is defined, NaN and
+    infinity included (0 * inf is NaN by design), and the direct path warns
+    of none. NumPy clears the flags before a call runs its loops, so this
+    drops only flags raised within the call: by these loops, or by NumPy's
+    casts of the inputs to the compute dtype, which are exact."""
     feclearexcept(FE_ALL_EXCEPT)
 
 
