@@ -26,7 +26,7 @@ import sys
 import torch
 
 from leaky_kernel._dispatch import kernels
-from report import _cpu_model
+from leaky_kernel._tuning import cpu_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 from torch_mlp import (  # noqa: E402  (examples/ is not a package)
@@ -51,7 +51,7 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    print(f"CPU: {_cpu_model()}")
+    print(f"CPU: {cpu_model()}")
     print(f"leaky_kernel SIMD: {kernels.SIMD}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")
     reference, ours = ACTIVATIONS
