@@ -28,11 +28,12 @@ __all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-# Smaller tensors go to torch's operator: below 2^20 elements its forward and
-# backward together take far less time than the bridge's. The bridge only
-# wins alone from 2^21, but 2^20 elements (4 MiB of float32, common
-# activations) keep the 1-bit mask for a fraction of a percent of a training
-# step (bench/NOTES.md, section 24).
+# Smaller tensors go to torch's operator. Between a model's layers the caches
+# are cold and the bridge's fixed cost per forward and backward is a few
+# hundred microseconds, more than torch's whole forward and backward at 2^17
+# elements. At 2^20 (4 MiB of float32, common activations) the kernel's
+# speed about pays for that cost in a training step, and the 1-bit mask is
+# kept (bench/NOTES.md, sections 24 and 28).
 KERNEL_MIN_NUMEL = 1 << 20
 
 
