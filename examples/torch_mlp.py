@@ -75,10 +75,11 @@ def saved_bytes(model, inputs, targets):
 
 
 def time_steps(steps, rounds, seconds_per_round):
-    """({name: fastest round's mean step time}, {name: fastest single step}),
-    in seconds, over `rounds` rounds. A round runs the contenders' steps in
-    turn, step by step (the order alternating), so that load from other
-    processes falls on all of them alike; noise only ever slows a step down."""
+    """({name: fastest round's mean step time}, {name: fastest single step},
+    {name: [each round's mean step time]}), in seconds, over `rounds` rounds.
+    A round runs the contenders' steps in turn, step by step (the order
+    rotating), so that load from other processes falls on all of them
+    alike; noise only ever slows a step down."""
     for step in steps.values():
         for _ in range(2):
             step()
@@ -88,19 +89,22 @@ def time_steps(steps, rounds, seconds_per_round):
     per_round = max(1, round(seconds_per_round / (time.perf_counter() - start)))
     best_round = dict.fromkeys(steps, float("inf"))
     best_step = dict.fromkeys(steps, float("inf"))
+    round_means = {name: [] for name in steps}
     names = list(steps)
     for _ in range(rounds):
         spent = dict.fromkeys(steps, 0.0)
         for i in range(per_round):
-            for name in names if i % 2 == 0 else names[::-1]:
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
                 start = time.perf_counter()
                 steps[name]()
                 elapsed = time.perf_counter() - start
                 spent[name] += elapsed
                 best_step[name] = min(best_step[name], elapsed)
         for name in names:
+            round_means[name].append(spent[name] / per_round)
             best_round[name] = min(best_round[name], spent[name] / per_round)
-    return best_round, best_step
+    return best_round, best_step, round_means
 
 
 def synthetic_batch(batch, features, seed=0):
@@ -144,7 +148,7 @@ def main(argv=None):
     models = {name: make_model(act, widths) for name, act in ACTIVATIONS.items()}
     memory = {name: saved_bytes(model, inputs, targets) for name, model in models.items()}
     steps = {name: make_step(model, inputs, targets) for name, model in models.items()}
-    times, _ = time_steps(steps, args.rounds, args.seconds)
+    times, _, _ = time_steps(steps, args.rounds, args.seconds)
 
     print(f"MLP {' -> '.join(map(str, widths))}, batch {args.batch}, "
           f"{torch.get_num_threads()} threads, fastest of {args.rounds} rounds")

@@ -493,6 +493,24 @@ def test_other_dtypes_fall_back_to_torch(dtype):
     assert torch.equal(y, F.leaky_relu(x, 0.1))
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.parametrize("layout", [torch.strided, torch.jagged], ids=str)
+def test_nested_tensors_go_to_torch(tensor, layout):
+    # torch 2.13 computes the jagged layout and refuses the strided one.
+    x = torch.nested.nested_tensor([tensor((3, 4)), tensor((5, 4))], layout=layout)
+    try:
+        theirs = F.leaky_relu(x, 0.1)
+    except Exception as refusal:
+        with pytest.raises(type(refusal)) as ours:
+            lkt.leaky_relu(x, 0.1)
+        assert str(ours.value) == str(refusal)
+        return
+    ours = lkt.leaky_relu(x, 0.1)
+    assert ours.is_nested
+    for a, b in zip(ours.unbind(), theirs.unbind()):
+        assert torch_bits_equal(a, b)
+
+
 @pytest.mark.parametrize("slope", [float("inf"), float("-inf"), float("nan")])
 def test_slopes_the_kernels_do_not_take_go_to_torch(tensor, slope):
     x = tensor((100,))

@@ -1049,3 +1049,148 @@ def backward_mask(
         return
     run_mask_job(BACKWARD_MASK, <floating*>&grad_output[0], &out[0], <unsigned char*>&mask[0],
                  grad_output.shape[0], negative_slope, n_threads, fresh_output)
+
+
+# ============================================================================
+# Contiguous fast paths for the mask kernels
+# ============================================================================
+# The public mask functions spend longer in Python (operand checks,
+# np.require, deliver_result) than the kernel takes on a few thousand
+# elements, and far longer when the caches are cold, as between the layers
+# of a model. These take the common case straight from NumPy's C API and
+# decline everything else, which the general path checks and reports.
+
+cdef int c_contiguous_operand(object a, int typenum):
+    """1 if `a` is an exact, non-empty ndarray of `typenum`, native, aligned,
+    at least 1-d and C-contiguous (the mask's order), else 0."""
+    if contiguous_order(a, typenum) == 0:
+        return 0
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_SIZE(arr) == 0:
+        return 0
+    return 1
+
+
+cdef int fast_slope_and_type(object value, object negative_slope, object num_threads,
+                             double* slope) except -2:
+    """value's typenum (float32 or float64) when the slope and thread count
+    are ones the fast paths take, with the slope in `slope`; else -1."""
+    cdef int typenum
+    if not isinstance(negative_slope, float):
+        return -1
+    slope[0] = negative_slope
+    if not isfinite(slope[0]):
+        return -1
+    if num_threads is not None and not (type(num_threads) is int and 1 <= num_threads <= INT_MAX):
+        return -1
+    if not cnp.PyArray_CheckExact(value):
+        return -1
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
+    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
+        return -1
+    if typenum == cnp.NPY_FLOAT and isinf(<float>slope[0]):
+        return -1
+    if not c_contiguous_operand(value, typenum):
+        return -1
+    return typenum
+
+
+cdef object fast_out(cnp.ndarray value, object out, int typenum):
+    """The array a fast path writes: a new one like `value` for out None,
+    `out` when it is C-contiguous like value, writeable, and value itself or
+    clear of it; None when the fast path must decline."""
+    if out is None:
+        return PyArray_NewLikeArray(value, cnp.NPY_CORDER, NULL, 0)
+    if (
+        not c_contiguous_operand(out, typenum)
+        or not cnp.PyArray_SAMESHAPE(value, <cnp.ndarray>out)
+        or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)
+        or clobbers(<cnp.ndarray>out, value)
+    ):
+        return None
+    return out
+
+
+cdef int fast_threads(Py_ssize_t size, object num_threads):
+    if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
+        return call_threads(num_threads)
+    return 1
+
+
+def forward_mask_contiguous(x, negative_slope, out, mask, num_threads):
+    """leaky_relu_forward_mask's (result, mask), or None when this case does not apply.
+
+    It applies when x is an exact ndarray, float32 or float64, native,
+    aligned, at least 1-d, not empty and C-contiguous; out is None or such an
+    array of x's dtype and shape, writeable, that is x or does not overlap
+    it; negative_slope is a float finite in x's dtype; num_threads is None or
+    a positive int; mask is None (a new mask) or an exact, writeable, 1-d
+    uint8 ndarray of the mask's size, which the caller owns. Returning None,
+    it has checked nothing aloud and changed nothing.
+    """
+    cdef double slope
+    cdef int typenum = fast_slope_and_type(x, negative_slope, num_threads, &slope)
+    if typenum < 0:
+        return None
+    cdef cnp.ndarray v = <cnp.ndarray>x
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(v)
+    cdef cnp.npy_intp nbytes = (size + 7) // 8
+    if mask is not None and not (
+        c_contiguous_operand(mask, cnp.NPY_UINT8)
+        and cnp.PyArray_NDIM(<cnp.ndarray>mask) == 1
+        and cnp.PyArray_DIM(<cnp.ndarray>mask, 0) == nbytes
+        and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>mask)
+    ):
+        return None
+    target = fast_out(v, out, typenum)
+    if target is None:
+        return None
+    if mask is None:
+        mask = cnp.PyArray_EMPTY(1, &nbytes, cnp.NPY_UINT8, 0)
+    cdef cnp.ndarray o = <cnp.ndarray>target
+    cdef unsigned char* bits = <unsigned char*>cnp.PyArray_DATA(<cnp.ndarray>mask)
+    cdef int requested = fast_threads(size, num_threads)
+    if typenum == cnp.NPY_DOUBLE:
+        run_mask_job(FORWARD_MASK, <double*>cnp.PyArray_DATA(v), <double*>cnp.PyArray_DATA(o),
+                     bits, size, slope, requested, out is None)
+    else:
+        run_mask_job(FORWARD_MASK, <float*>cnp.PyArray_DATA(v), <float*>cnp.PyArray_DATA(o),
+                     bits, size, slope, requested, out is None)
+    return target, mask
+
+
+def backward_mask_contiguous(grad_output, mask, negative_slope, out, num_threads):
+    """leaky_relu_backward_mask's result, or None when this case does not apply.
+
+    It applies when grad_output and out are as x and out for
+    forward_mask_contiguous (out may be grad_output, or overlap neither
+    input), and mask is an exact 1-d uint8 ndarray of grad_output's mask
+    size, contiguous. Returning None, it has checked nothing aloud and
+    changed nothing.
+    """
+    cdef double slope
+    cdef int typenum = fast_slope_and_type(grad_output, negative_slope, num_threads, &slope)
+    if typenum < 0:
+        return None
+    cdef cnp.ndarray g = <cnp.ndarray>grad_output
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(g)
+    if not (
+        c_contiguous_operand(mask, cnp.NPY_UINT8)
+        and cnp.PyArray_NDIM(<cnp.ndarray>mask) == 1
+        and cnp.PyArray_DIM(<cnp.ndarray>mask, 0) == (size + 7) // 8
+    ):
+        return None
+    cdef cnp.ndarray m = <cnp.ndarray>mask
+    target = fast_out(g, out, typenum)
+    if target is None or (out is not None and clobbers(<cnp.ndarray>target, m)):
+        return None
+    cdef cnp.ndarray o = <cnp.ndarray>target
+    cdef unsigned char* bits = <unsigned char*>cnp.PyArray_DATA(m)
+    cdef int requested = fast_threads(size, num_threads)
+    if typenum == cnp.NPY_DOUBLE:
+        run_mask_job(BACKWARD_MASK, <double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
+                     bits, size, slope, requested, out is None)
+    else:
+        run_mask_job(BACKWARD_MASK, <float*>cnp.PyArray_DATA(g), <float*>cnp.PyArray_DATA(o),
+                     bits, size, slope, requested, out is None)
+    return target

@@ -28,11 +28,12 @@ __all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-# Smaller tensors go to torch's operator: below 2^20 elements its forward and
-# backward together take far less time than the bridge's. The bridge only
-# wins alone from 2^21, but 2^20 elements (4 MiB of float32, common
-# activations) keep the 1-bit mask for a fraction of a percent of a training
-# step (bench/NOTES.md, section 24).
+# Smaller tensors go to torch's operator. Between a model's layers the caches
+# are cold and the bridge's fixed cost per forward and backward is a few
+# hundred microseconds, more than torch's whole forward and backward at 2^17
+# elements. At 2^20 (4 MiB of float32, common activations) the kernel's
+# speed about pays for that cost in a training step, and the 1-bit mask is
+# kept (bench/NOTES.md, sections 24 and 28).
 KERNEL_MIN_NUMEL = 1 << 20
 
 
@@ -152,15 +153,22 @@ class _LeakyReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(input, anchor, negative_slope, inplace):
-        layout = _Layout(input)
         x = input.detach().numpy()  # a view: the kernel reads the tensor's memory
+        threads = torch.get_num_threads()
+        if input.is_contiguous() and input.dim() and not inplace:  # 0-d: NumPy gives a scalar
+            # The common case, kept short: between a model's layers the
+            # caches are cold, and each Python step here costs several times
+            # what it does in a warm loop. The kernel allocates the result,
+            # C-ordered as torch's is for a contiguous input.
+            y, mask = leaky_relu_forward_mask(x, negative_slope, num_threads=threads)
+            return torch.from_numpy(y), torch.from_numpy(mask)
+        layout = _Layout(input)
         if inplace:
             output, y = input, x
         else:
             output, y = _new_result(layout.shape, _result_strides(layout.shape, [layout]), x.dtype)
         _, mask = leaky_relu_forward_mask(
-            _in_order(x, layout), negative_slope, out=_in_order(y, layout),
-            num_threads=torch.get_num_threads(),
+            _in_order(x, layout), negative_slope, out=_in_order(y, layout), num_threads=threads
         )
         return output, torch.from_numpy(mask)
 
@@ -214,13 +222,20 @@ class _LeakyReLUGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(grad_output, anchor, mask, negative_slope, layout):
+        g = grad_output.detach().resolve_neg().numpy()
+        threads = torch.get_num_threads()
+        if layout.contiguous and layout.shape and grad_output.is_contiguous():
+            # The common case, kept short as the forward's; torch's result
+            # is C-ordered here too.
+            return torch.from_numpy(
+                leaky_relu_backward_mask(g, mask.numpy(), negative_slope, num_threads=threads)
+            )
         # torch's leaky_relu_backward builds its iterator over (self, grad_output).
         strides = _result_strides(layout.shape, [layout, _Layout(grad_output)])
-        g = grad_output.detach().resolve_neg().numpy()
         grad, result = _new_result(layout.shape, strides, g.dtype)
         leaky_relu_backward_mask(
             _in_order(g, layout), mask.numpy(), negative_slope,
-            out=_in_order(result, layout), num_threads=torch.get_num_threads(),
+            out=_in_order(result, layout), num_threads=threads,
         )
         return grad
 
@@ -279,13 +294,14 @@ def _kernel_slope(negative_slope, dtype):
 
 
 def _runs_on_kernel(input, inplace):
-    """Whether leaky_kernel's kernel takes this call (else torch's operator does)."""
+    """Whether leaky_kernel's kernel takes this call (else torch's operator
+    does), for a torch.Tensor (not a subclass) of at least KERNEL_MIN_NUMEL
+    elements, and at least one."""
     if not (
-        type(input) is torch.Tensor  # subclasses keep their own dispatch
-        and input.device.type == "cpu"
+        input.is_cpu
         and input.dtype in _KERNEL_DTYPES
         and input.layout == torch.strided
-        and input.numel() >= max(KERNEL_MIN_NUMEL, 1)
+        and not input.is_nested
         and not input.is_neg()  # NumPy cannot view those
     ):
         return False
@@ -305,12 +321,17 @@ def _runs_on_kernel(input, inplace):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """torch.nn.functional.leaky_relu, computed by leaky_kernel where it can be."""
-    slope = _kernel_slope(negative_slope, getattr(input, "dtype", None))
+    # Subclasses keep their own dispatch. Most calls in a model are below the
+    # line, and go on before the other checks: between a model's layers the
+    # caches are cold, and each check costs microseconds.
+    if type(input) is not torch.Tensor or input.numel() < max(KERNEL_MIN_NUMEL, 1):
+        return torch.nn.functional.leaky_relu(input, negative_slope, inplace)
+    slope = _kernel_slope(negative_slope, input.dtype)
     if slope is None or not _runs_on_kernel(input, inplace):
         return torch.nn.functional.leaky_relu(input, negative_slope, inplace)
     anchor = None
     if input.requires_grad and torch.is_grad_enabled():
-        anchor = torch.ops.aten.as_strided_copy(input, (0,), (1,))
+        anchor = torch.as_strided_copy(input, (0,), (1,))
     output, _ = _apply(_LeakyReLU, input, anchor, slope, bool(inplace))
     # Under no_grad the Function returns a new tensor object even for a dirty input.
     return input if inplace else output
