@@ -1,6 +1,8 @@
 import torch
 
-__all__ = ["leaky_relu", "LeakyReLU"]
+__all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
+
+KERNEL_MIN_NUMEL: int
 
 def leaky_relu(
     input: torch.Tensor, negative_slope: float = ..., inplace: bool = False
