@@ -40,24 +40,27 @@ def describe(value):
     return f"{reprlib.repr(value)} of type {type(value).__name__}"
 
 
-def check_slope(negative_slope, alpha):
-    """The slope as a finite Python float; alpha is negative_slope's alias."""
+def _slope_argument(negative_slope, alpha):
+    """(the slope the caller gave, its parameter's name); alpha is
+    negative_slope's alias."""
     if alpha is None:
-        return _finite_real(negative_slope, "negative_slope")
+        return negative_slope, "negative_slope"
     if negative_slope is not DEFAULT_SLOPE:
         raise TypeError("give negative_slope or its alias alpha, not both")
-    return _finite_real(alpha, "alpha")
+    return alpha, "alpha"
+
+
+def check_slope(negative_slope, alpha):
+    """The slope as a finite Python float."""
+    return _finite_real(*_slope_argument(negative_slope, alpha))
 
 
 def check_slopes(negative_slope, alpha):
     """The slope argument: a finite Python float, or an array of real numbers
     (one slope per element of the array it broadcasts against, as PReLU has)."""
-    name = "negative_slope" if alpha is None else "alpha"
-    value = negative_slope if alpha is None else alpha
+    value, name = _slope_argument(negative_slope, alpha)
     if isinstance(value, numbers.Real) or not _is_array_like(value):
-        return check_slope(negative_slope, alpha)
-    if alpha is not None and negative_slope is not DEFAULT_SLOPE:
-        raise TypeError("give negative_slope or its alias alpha, not both")
+        return _finite_real(value, name)
     slopes = as_array(value, name)
     if slopes.dtype.kind not in "iuf":
         raise TypeError(
