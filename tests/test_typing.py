@@ -52,13 +52,13 @@ reveal_type(lk.leaky_relu_backward(x, x, [0.1] * 8, where=x > 0))  # {NDARRAY_F3
 reveal_type(lk.leaky_relu_slope_grad(x, x, (8,)))  # {NDARRAY_FLOATING}
 prelu = lk.PReLU(np.full(8, 0.25))
 reveal_type(prelu(x))  # {NDARRAY_F32}
-reveal_type(prelu.backward(x))  # tuple\[{NDARRAY_FLOATING}, {NDARRAY_FLOATING}\]
+reveal_type(prelu.backward(x))  # tuple\\[{NDARRAY_FLOATING}, {NDARRAY_FLOATING}\\]
 
 class Container:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return self
 
-reveal_type(lk.leaky_relu(Container(), 0.1))  # user_script\.Container
+reveal_type(lk.leaky_relu(Container(), 0.1))  # user_script\\.Container
 reveal_type(reference.leaky_relu(x64))  # {NDARRAY_F64}
 reveal_type(lk.reference.leaky_relu_backward(x, x))  # {NDARRAY_F32}
 reveal_type(lk.get_num_threads())  # (builtins\\.)?int
