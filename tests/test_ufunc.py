@@ -1,5 +1,7 @@
 """leaky_relu and leaky_relu_backward as ufuncs: containers, slope arrays,
 where= and broadcasting, bit for bit against NumPy expressions."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -420,3 +422,26 @@ def test_dask_module_needs_one_shape():
 
     with pytest.raises(ValueError, match="leaky_kernel.dask needs grad_output and x of one shape"):
         lk_dask.leaky_relu_backward(da.ones((4, 3)), da.ones(3))
+
+
+def test_lazy_results_travel_to_another_process(run_python, tmp_path):
+    """Dask ships a graph's ufuncs to its workers by pickling them: by name,
+    which a fresh process turns back into the same computation."""
+    da = pytest.importorskip("dask.array")
+    x = np.linspace(-1, 1, 60, dtype=np.float32).reshape(6, 10)
+    slope = np.linspace(0.0, 1.0, 10)
+    lazy = lk.leaky_relu_backward(da.from_array(x, chunks=3), da.from_array(x, chunks=2), slope,
+                                  num_threads=2)
+    (tmp_path / "graph.pickle").write_bytes(pickle.dumps(lazy))
+    np.save(tmp_path / "expected.npy", backward_expected(x, x, slope))
+    code = (
+        "import pickle, sys, numpy as np\n"
+        "from leaky_kernel._testing import bits_equal\n"
+        "with open(sys.argv[1], 'rb') as f:\n"
+        "    result = pickle.load(f).compute(scheduler='sync')\n"
+        "sys.exit(0 if bits_equal(result, np.load(sys.argv[2])) else 1)\n"
+    )
+    process = run_python(
+        "-c", code, str(tmp_path / "graph.pickle"), str(tmp_path / "expected.npy")
+    )
+    assert process.returncode == 0, process.stderr

@@ -79,7 +79,7 @@ def check_kernels(module, rng):
 def check_ufunc_loops(module, x, g, slope, threads, check):
     """The ufunc loops: one slope per loop (the kernel, contiguous and
     strided) and a slope per element (contiguous and strided)."""
-    forward, backward = module.ufuncs(threads, True)
+    forward, backward = module.ufuncs(threads, True, "leaky_relu", "leaky_relu_backward")
     per_row = np.linspace(-1.0, 1.0, x.shape[0]).reshape(-1, 1)
     per_element = np.resize(np.array([slope, 0.25, -2.0]), x.shape)
     for slopes, path in ((slope, "one slope"), (per_row, "slope per row"),

@@ -789,23 +789,29 @@ FORWARD_TYPES[:] = [cnp.NPY_FLOAT] * 3 + [cnp.NPY_DOUBLE] * 3
 BACKWARD_TYPES[:] = [cnp.NPY_FLOAT] * 4 + [cnp.NPY_DOUBLE] * 4
 
 
-def ufuncs(int n_threads, bint fresh_output):
-    """(forward, backward): the ufuncs ``leaky_relu(x, slope)`` and
-    ``leaky_relu_backward(grad_output, x, slope)``, with float32 and float64
-    loops, whose calls use at most n_threads threads; `fresh_output`: NumPy
+# NumPy keeps a ufunc's name as a pointer: the names live here, for good.
+_UFUNC_NAMES = []
+
+
+def ufuncs(int n_threads, bint fresh_output, str forward_name, str backward_name):
+    """(forward, backward): the ufuncs ``forward_name(x, slope)`` and
+    ``backward_name(grad_output, x, slope)``, with float32 and float64 loops,
+    whose calls use at most n_threads threads; `fresh_output`: NumPy
     allocates their output (no out=). Each call makes two new ufuncs, whose
     loop data live as long as the process: callers keep them."""
     cdef void** data = <void**>malloc(2 * sizeof(void*))
     if data == NULL:
         raise MemoryError()
     data[0] = data[1] = <void*>(<intptr_t>max(1, n_threads) << 1 | fresh_output)
+    names = (forward_name.encode(), backward_name.encode())
+    _UFUNC_NAMES.extend(names)
     forward = cnp.PyUFunc_FromFuncAndData(
         FORWARD_LOOPS, data, FORWARD_TYPES, 2, 2, 1, cnp.PyUFunc_None,
-        b"leaky_relu", b"x where x > 0, else slope * x", 0,
+        names[0], b"x where x > 0, else slope * x", 0,
     )
     backward = cnp.PyUFunc_FromFuncAndData(
         BACKWARD_LOOPS, data, BACKWARD_TYPES, 2, 3, 1, cnp.PyUFunc_None,
-        b"leaky_relu_backward", b"grad_output where x > 0, else slope * grad_output", 0,
+        names[1], b"grad_output where x > 0, else slope * grad_output", 0,
     )
     return forward, backward
 

@@ -17,6 +17,8 @@ float16 result is rounded once from float32, as on the direct path. No
 `signature` is passed, because Dask's elemwise refuses keywords other than
 out=, where=, dtype= and name=.
 """
+import re
+
 import numpy as np
 
 from ._dispatch import kernels
@@ -26,14 +28,37 @@ from ._validation import compute_dtype
 # (threads, NumPy allocates the output) -> (forward ufunc, backward ufunc)
 _UFUNCS: dict = {}
 
+# A ufunc is pickled by name, as a global of its module (Dask ships its tasks
+# to other processes that way), so each setting has its own name, which
+# __getattr__ below turns back into the ufunc.
+_NAME = re.compile(r"(leaky_relu|leaky_relu_backward)_on_(\d+)_threads_into_(new|out)")
+
 
 def ufuncs(n_threads, fresh_output):
     """The ufunc pair for calls on at most n_threads threads."""
     key = (n_threads, fresh_output)
     pair = _UFUNCS.get(key)
     if pair is None:
-        pair = _UFUNCS[key] = kernels.ufuncs(n_threads, fresh_output)
+        into = "new" if fresh_output else "out"
+        names = [f"{kind}_on_{n_threads}_threads_into_{into}"
+                 for kind in ("leaky_relu", "leaky_relu_backward")]
+        pair = _UFUNCS[key] = kernels.ufuncs(n_threads, fresh_output, *names)
+        for ufunc in pair:
+            ufunc.__module__ = __name__
     return pair
+
+
+def __getattr__(name):
+    """The ufunc of a name that `ufuncs` gave, as unpickling asks for it; one
+    made here takes this process's thread cap."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    kind, n_threads, fresh_output = match[1], int(match[2]), match[3] == "new"
+    pair = _UFUNCS.get((n_threads, fresh_output))
+    if pair is None:
+        pair = ufuncs(call_threads(n_threads), fresh_output)
+    return pair[0] if kind == "leaky_relu" else pair[1]
 
 
 def select(value, sign, slope, dtype, out, where, num_threads):
