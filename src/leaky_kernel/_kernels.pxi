@@ -237,14 +237,21 @@ cdef void fill_job(Job* job, JobKind kind, bint is_double, double slope, int req
     job.scratch = NULL
 
 
+cdef bint give_scratch(Job* job) noexcept nogil:
+    """Heap buffers for a SELECT job with a strided operand (none for others);
+    False when there is no memory for them."""
+    if job.kind == SELECT and has_strided_operand(&job.op, 8 if job.is_double else 4):
+        job.scratch = <char*>malloc(job.n_threads * STRIDED_SCRATCH_BYTES)
+        return job.scratch != NULL
+    return True
+
+
 cdef int run(Job* job) except -1:
     """Run a filled job, without the GIL for calls large enough to gain from it."""
     cdef Py_ssize_t size = job.op.rows * job.op.cols
     cdef bint release = size >= gil_release_min_size
-    if job.kind == SELECT and has_strided_operand(&job.op, 8 if job.is_double else 4):
-        job.scratch = <char*>malloc(job.n_threads * STRIDED_SCRATCH_BYTES)
-        if job.scratch == NULL:
-            raise MemoryError("no memory for the strided rows' buffers")
+    if not give_scratch(job):
+        raise MemoryError("no memory for the strided rows' buffers")
     if release:
         with nogil:
             lk_gil_released()
@@ -546,6 +553,37 @@ def overlap_clobbers(cnp.ndarray out, cnp.ndarray a):
     return clobbers(out, a)
 
 
+cdef int fast_slope_and_type(object value, object negative_slope, object num_threads,
+                             double* slope) except -2:
+    """value's typenum when value is an exact float32 or float64 ndarray and
+    the slope and thread count are ones the fast paths take, with the slope
+    in `slope`; else -1. Layout is each fast path's own check."""
+    cdef int typenum
+    if not isinstance(negative_slope, float):
+        return -1
+    slope[0] = negative_slope
+    if not isfinite(slope[0]):
+        return -1
+    if num_threads is not None and not (type(num_threads) is int and 1 <= num_threads <= INT_MAX):
+        return -1
+    if not cnp.PyArray_CheckExact(value):
+        return -1
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
+    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
+        return -1
+    if typenum == cnp.NPY_FLOAT and isinf(<float>slope[0]):
+        return -1
+    return typenum
+
+
+cdef int fast_threads(Py_ssize_t size, object num_threads):
+    """The threads a fast path asks for: resolved only when the call is large
+    enough for two."""
+    if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
+        return call_threads(num_threads)
+    return 1
+
+
 def select_contiguous(value, sign, negative_slope, out, num_threads):
     """value where sign > 0, else slope * value, or None when this case does not apply.
 
@@ -557,25 +595,13 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
     only when the call is large enough for two. Returning None, it has checked nothing aloud and changed nothing:
     the general path checks and reports.
     """
-    cdef int order, typenum
+    cdef int order
     cdef cnp.ndarray v, s, o
     cdef Job job
     cdef double slope
     cdef Py_ssize_t size, item
-    cdef int requested = 1
-    if not isinstance(negative_slope, float):
-        return None
-    slope = negative_slope
-    if not isfinite(slope):
-        return None
-    if num_threads is not None and not (type(num_threads) is int and 1 <= num_threads <= INT_MAX):
-        return None
-    if not cnp.PyArray_CheckExact(value):
-        return None
-    typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
-    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
-        return None
-    if typenum == cnp.NPY_FLOAT and isinf(<float>slope):
+    cdef int typenum = fast_slope_and_type(value, negative_slope, num_threads, &slope)
+    if typenum < 0:
         return None
     order = contiguous_order(value, typenum)
     if order == 0:
@@ -598,15 +624,14 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
         if clobbers(o, v) or (s is not v and clobbers(o, s)):
             return None
     size = cnp.PyArray_SIZE(v)
-    if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
-        requested = call_threads(num_threads)
     item = cnp.PyArray_ITEMSIZE(v)
     job.op.rows = 1
     job.op.cols = size
     job.op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
     job.op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
     job.op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
-    fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, requested, out is None)
+    fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, fast_threads(size, num_threads),
+             out is None)
     run(&job)
     return o
 
@@ -724,11 +749,9 @@ cdef void ufunc_select(
     job.op.out = Operand(out, 0, out_step)
     fill_job(&job, SELECT, floating is double, (<floating*>slope)[0], <int>(setting >> 1),
              setting & 1)
-    if has_strided_operand(&job.op, sizeof(floating)):
-        job.scratch = <char*>malloc(job.n_threads * STRIDED_SCRATCH_BYTES)
-        if job.scratch == NULL:  # no memory for the buffers: the plain loop needs none
-            select_each(value, value_step, sign, sign_step, slope, 0, out, out_step, n, kind)
-            return
+    if not give_scratch(&job):  # the plain loop needs no buffers
+        select_each(value, value_step, sign, sign_step, slope, 0, out, out_step, n, kind)
+        return
     run_job(&job)
     free(job.scratch)
 
@@ -1077,30 +1100,6 @@ cdef int c_contiguous_operand(object a, int typenum):
     return 1
 
 
-cdef int fast_slope_and_type(object value, object negative_slope, object num_threads,
-                             double* slope) except -2:
-    """value's typenum (float32 or float64) when the slope and thread count
-    are ones the fast paths take, with the slope in `slope`; else -1."""
-    cdef int typenum
-    if not isinstance(negative_slope, float):
-        return -1
-    slope[0] = negative_slope
-    if not isfinite(slope[0]):
-        return -1
-    if num_threads is not None and not (type(num_threads) is int and 1 <= num_threads <= INT_MAX):
-        return -1
-    if not cnp.PyArray_CheckExact(value):
-        return -1
-    typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
-    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
-        return -1
-    if typenum == cnp.NPY_FLOAT and isinf(<float>slope[0]):
-        return -1
-    if not c_contiguous_operand(value, typenum):
-        return -1
-    return typenum
-
-
 cdef object fast_out(cnp.ndarray value, object out, int typenum):
     """The array a fast path writes: a new one like `value` for out None,
     `out` when it is C-contiguous like value, writeable, and value itself or
@@ -1117,12 +1116,6 @@ cdef object fast_out(cnp.ndarray value, object out, int typenum):
     return out
 
 
-cdef int fast_threads(Py_ssize_t size, object num_threads):
-    if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
-        return call_threads(num_threads)
-    return 1
-
-
 def forward_mask_contiguous(x, negative_slope, out, mask, num_threads):
     """leaky_relu_forward_mask's (result, mask), or None when this case does not apply.
 
@@ -1136,7 +1129,7 @@ def forward_mask_contiguous(x, negative_slope, out, mask, num_threads):
     """
     cdef double slope
     cdef int typenum = fast_slope_and_type(x, negative_slope, num_threads, &slope)
-    if typenum < 0:
+    if typenum < 0 or not c_contiguous_operand(x, typenum):
         return None
     cdef cnp.ndarray v = <cnp.ndarray>x
     cdef Py_ssize_t size = cnp.PyArray_SIZE(v)
@@ -1176,7 +1169,7 @@ def backward_mask_contiguous(grad_output, mask, negative_slope, out, num_threads
     """
     cdef double slope
     cdef int typenum = fast_slope_and_type(grad_output, negative_slope, num_threads, &slope)
-    if typenum < 0:
+    if typenum < 0 or not c_contiguous_operand(grad_output, typenum):
         return None
     cdef cnp.ndarray g = <cnp.ndarray>grad_output
     cdef Py_ssize_t size = cnp.PyArray_SIZE(g)
