@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_array, broadcast_shape, describe, result_dtype
+from ._validation import as_array, broadcast_shape, broadcasts_to, describe, result_dtype
 
 
 def leaky_relu_slope_grad(grad_output, x, slope_shape):
@@ -50,9 +50,7 @@ def _check_slope_shape(slope_shape, shape):
             f"slope_shape must be a tuple of non-negative ints, got {describe(slope_shape)}"
         )
     slope_shape = tuple(int(n) for n in slope_shape)
-    if len(slope_shape) > len(shape) or not all(
-        n in (1, m) for n, m in zip(slope_shape[::-1], shape[::-1])
-    ):
+    if not broadcasts_to(slope_shape, shape):
         raise ValueError(
             f"slope_shape {slope_shape} does not broadcast to the shape of grad_output and x, "
             f"{shape}"

@@ -93,7 +93,7 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
     `shape`; with x_is_output, every slope must be >= 0."""
     name = "negative_slope" if alpha is None else "alpha"
     if isinstance(slopes, np.ndarray):
-        if not _broadcasts_to(slopes.shape, shape):
+        if not broadcasts_to(slopes.shape, shape):
             raise ValueError(
                 f"{name} of shape {slopes.shape} does not broadcast to the result's shape {shape}"
             )
@@ -123,7 +123,7 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
     return check_slope_fits(slopes, dtype, alpha)
 
 
-def _broadcasts_to(shape, target):
+def broadcasts_to(shape, target):
     """Whether an array of `shape` broadcasts to `target` (sizes that Dask
     does not know yet, NaN, match anything)."""
     if len(shape) > len(target):
@@ -214,7 +214,7 @@ def check_where(where, shape):
     dtype = getattr(where, "dtype", None)
     if dtype is None or dtype.kind != "b":
         raise TypeError(f"where must be True or an array of bools, got {describe(where)}")
-    if not _broadcasts_to(tuple(where.shape), shape):
+    if not broadcasts_to(tuple(where.shape), shape):
         raise ValueError(
             f"where of shape {tuple(where.shape)} does not broadcast to the result's shape {shape}"
         )
