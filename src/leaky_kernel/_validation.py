@@ -40,14 +40,17 @@ def describe(value):
     return f"{reprlib.repr(value)} of type {type(value).__name__}"
 
 
+def _slope_name(alpha):
+    """The name of the slope parameter the caller used."""
+    return "negative_slope" if alpha is None else "alpha"
+
+
 def _slope_argument(negative_slope, alpha):
     """(the slope the caller gave, its parameter's name); alpha is
     negative_slope's alias."""
-    if alpha is None:
-        return negative_slope, "negative_slope"
-    if negative_slope is not DEFAULT_SLOPE:
+    if alpha is not None and negative_slope is not DEFAULT_SLOPE:
         raise TypeError("give negative_slope or its alias alpha, not both")
-    return alpha, "alpha"
+    return (negative_slope if alpha is None else alpha), _slope_name(alpha)
 
 
 def check_slope(negative_slope, alpha):
@@ -91,7 +94,7 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
     `shape`: a float checked by check_slope_fits, or an array in the compute
     dtype whose values are all finite there and whose shape broadcasts to
     `shape`; with x_is_output, every slope must be >= 0."""
-    name = "negative_slope" if alpha is None else "alpha"
+    name = _slope_name(alpha)
     if isinstance(slopes, np.ndarray):
         if not broadcasts_to(slopes.shape, shape):
             raise ValueError(
@@ -153,7 +156,7 @@ def check_slope_fits(slope, dtype, alpha):
     with np.errstate(over="ignore"):
         fits = math.isfinite(compute.type(slope))
     if not fits:
-        name = "negative_slope" if alpha is None else "alpha"
+        name = _slope_name(alpha)
         raise ValueError(
             f"{name} must be finite in {compute}, the dtype this call computes in; "
             f"{slope!r} overflows it"
