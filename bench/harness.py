@@ -242,7 +242,10 @@ def roofline_calls(cell, ops, threads):
     """{how: call} moving a cell's bytes the machine's own ways (kernels.roofline)."""
     kernels = lk._dispatch.kernels
     as_float32 = [a.reshape(-1).view(np.float32) for a in (ops.value, ops.sign, ops.out)]
-    ways = ("memcpy", "stream copy") if cell.op == "forward" else ("stream 2-in-1-out",)
+    if cell.op == "forward":
+        ways = ("memcpy", "stream copy", "stream copy, pages")
+    else:
+        ways = ("stream 2-in-1-out", "stream 2-in-1-out, pages")
     if not kernels.HAVE_STREAM:
         ways = ("memcpy",)
     return {how: partial(kernels.roofline, *as_float32, how, threads) for how in ways}

@@ -20,6 +20,7 @@ from leaky_kernel import reference
 from leaky_kernel._dispatch import kernels
 from leaky_kernel._testing import (
     STREAM_ALWAYS,
+    STREAM_PAGES,
     bits_equal,
     bits_identical,
     kernel_choices,
@@ -275,11 +276,11 @@ def test_slope_of_any_real_type_acts_as_its_float_value(make_operand, slope):
     assert bits_equal(lk.leaky_relu(x, slope), reference.leaky_relu(x, float(slope)))
 
 
-@pytest.fixture
-def streaming_stores():
-    """Non-temporal stores for every separate output, however small. By
-    default only large outputs take that path."""
-    with kernel_choices(kernels, **STREAM_ALWAYS):
+@pytest.fixture(params=[STREAM_ALWAYS, STREAM_PAGES], ids=["lines", "pages"])
+def streaming_stores(request):
+    """Non-temporal stores for every separate output, however small, line by
+    line or four pages at a time. By default only large outputs take that path."""
+    with kernel_choices(kernels, **request.param):
         yield
 
 

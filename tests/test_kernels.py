@@ -13,6 +13,7 @@ from leaky_kernel._dispatch import LEVELS, kernels, load
 from leaky_kernel._testing import (
     STREAM_ALWAYS,
     STREAM_NEVER,
+    STREAM_PAGES,
     bits_equal,
     bits_identical,
     kernel_choices,
@@ -84,6 +85,50 @@ def test_streaming_stores_match_oracle(streaming_always, dtype, forward, n_threa
     assert bits_equal(out, expected(g, x, 0.25, forward))
 
 
+PAGE_BYTES = 4096
+
+
+def page_aligned(n, dtype):
+    """n uninitialised elements starting on a 4 KiB page boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.empty(n + PAGE_BYTES // itemsize, dtype)
+    start = -buffer.ctypes.data % PAGE_BYTES // itemsize
+    return buffer[start:start + n]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+# Around one and several blocks of four pages, for both element sizes.
+@pytest.mark.parametrize("size", [1, 1000, 2047, 2049, 4095, 4097, 5 * 4096 + 77, 70001])
+@pytest.mark.parametrize("page_offset", [0, 1, 3, 16, 1023], ids=lambda o: f"page+{o}")
+def test_paged_streaming_matches_oracle(level_kernels, dtype, forward, n_threads, size, page_offset):
+    """Streaming four pages at a time: the output at every kind of position
+    within a page (the loop starts at the next page boundary), heads and tails."""
+    rng = np.random.default_rng(size + page_offset)
+    x = random_operand(rng, size, dtype)
+    g = x if forward else random_operand(rng, size, dtype)
+    out = page_aligned(size + page_offset, dtype)[page_offset:]
+    with kernel_choices(level_kernels, **STREAM_PAGES, min_thread_elements=1024):
+        level_kernels.select_contiguous(g, x, 0.25, out, n_threads)
+    assert bits_equal(out, expected(g, x, 0.25, forward))
+
+
+@pytest.mark.parametrize("how", kernels.ROOFLINES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_every_roofline_moves_the_bytes(how, n_threads):
+    """The benchmarks' rooflines are only a fair bound if they do the work:
+    out = a, or a | b bitwise for the two-input ones."""
+    if how != "memcpy" and not kernels.HAVE_STREAM:
+        pytest.skip("no streaming stores in this build")
+    rng = np.random.default_rng(n_threads)
+    a, b = (random_operand(rng, 5 * 4096 + 77, np.float32) for _ in range(2))
+    out = page_aligned(a.size + 3, np.float32)[3:]
+    kernels.roofline(a, b, out, how, n_threads)
+    want = a.view(np.uint32) | (b.view(np.uint32) if "2-in-1-out" in how else 0)
+    assert np.array_equal(out.view(np.uint32), want)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
 @pytest.mark.parametrize("n_threads", [1, 2])
@@ -103,10 +148,11 @@ def test_streaming_every_other_column_matches_oracle(
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
-@pytest.mark.parametrize("stream", [False, True], ids=["stored", "streamed"])
+@pytest.mark.parametrize("stores", [STREAM_NEVER, STREAM_ALWAYS, STREAM_PAGES],
+                         ids=["stored", "streamed", "paged"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_quiet_nan_payloads_come_through_as_in_the_oracle(
-    level_kernels, dtype, forward, stream, n_threads
+    level_kernels, dtype, forward, stores, n_threads
 ):
     """bits_equal lets any NaN stand for another; here the payloads must match
     too. Signalling NaNs are left out: the oracle passes one in grad_output
@@ -116,7 +162,7 @@ def test_quiet_nan_payloads_come_through_as_in_the_oracle(
     x = put_quiet_nans(rng, random_operand(rng, size, dtype))
     g = put_quiet_nans(rng, random_operand(rng, size, dtype))
     value = x if forward else g
-    with kernel_choices(level_kernels, **(STREAM_ALWAYS if stream else STREAM_NEVER)):
+    with kernel_choices(level_kernels, **stores):
         got = level_kernels.select_contiguous(value, x, 0.25, None, n_threads)
     assert bits_identical(got, expected(value, x, 0.25, forward))
 

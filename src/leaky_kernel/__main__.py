@@ -31,6 +31,7 @@ def store_variants():
             variants[f"streaming stores, prefetch {kind}"] = {
                 **_tuning.STREAM_ALWAYS, "prefetch": kind, "prefetch_bytes": 1024,
             }
+        variants["streaming stores, four pages at once"] = _tuning.STREAM_PAGES
     return variants
 
 
@@ -134,7 +135,7 @@ def self_check(seed=0, report=print):
             with kernel_choices(module, **choices, **SPLIT):
                 found = check_kernels(module, rng)
             status = "ok" if not found else f"{len(found)} mismatches"
-            report(f"  {level:<8} {variant:<33} select, strided, mask, ufunc; {threads}: {status}")
+            report(f"  {level:<8} {variant:<36} select, strided, mask, ufunc; {threads}: {status}")
             failures += [f"{case} ({level}, {variant})" for case in found]
     found = check_api(rng)
     report(f"  public API with this machine's tuning, 4 layouts, 3 dtypes: "

@@ -25,7 +25,8 @@ output (not in place) large enough is written with non-temporal stores
 (_stream.h), which skip reading the output's cache lines before writing them.
 
 Every choice that depends on the machine (the streaming cutoffs for a
-caller's out= and for a freshly allocated result, the software prefetch, the
+caller's out= and for a freshly allocated result, the size from which a
+streamed select walks several pages at once, the software prefetch, the
 elements a thread must have) is a field of `Tuning`, which _tuning.py sets
 through `configure`. A call copies it once, holding the GIL, before it starts:
 changing it while another thread is inside a kernel only affects later calls.
@@ -65,6 +66,7 @@ cdef extern from "numpy/arrayobject.h":
 cdef extern from "_stream.h":
     bint LK_HAVE_STREAM
     enum:
+        LK_PAGES
         LK_PREFETCH_NONE
         LK_PREFETCH_T0
         LK_PREFETCH_NTA
@@ -76,8 +78,12 @@ cdef extern from "_stream.h":
         const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
     void lk_stream_select_evens_double(
         const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
+    void lk_stream_select_pages_float(
+        const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
+    void lk_stream_select_pages_double(
+        const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
-    void lk_stream_move(const float*, const float*, float*, Py_ssize_t) noexcept nogil
+    void lk_stream_move(const float*, const float*, float*, Py_ssize_t, int) noexcept nogil
 
 cdef extern from "_gil.h":
     void lk_gil_released() noexcept nogil
@@ -113,6 +119,7 @@ def cpu_has_avx512():
 cdef struct Tuning:
     Py_ssize_t stream_out_min_bytes    # a caller's out= of this size or more is streamed
     Py_ssize_t stream_fresh_min_bytes  # the same for a freshly allocated result
+    Py_ssize_t stream_pages_min_bytes  # a streamed select this large walks LK_PAGES pages at once
     int prefetch                       # LK_PREFETCH_* in the streaming loops
     Py_ssize_t prefetch_bytes          # how far ahead, shared by the inputs
     Py_ssize_t min_thread_elements     # a thread takes at least this many elements
@@ -131,7 +138,7 @@ cdef void install(Tuning new):
 
 
 # Neutral until _tuning.py configures the module for this machine.
-install(Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14))
+install(Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14))
 
 
 def get_configuration():
@@ -139,6 +146,7 @@ def get_configuration():
     return {
         "stream_out_min_bytes": tuning.stream_out_min_bytes,
         "stream_fresh_min_bytes": tuning.stream_fresh_min_bytes,
+        "stream_pages_min_bytes": tuning.stream_pages_min_bytes,
         "prefetch": _PREFETCH_NAMES[tuning.prefetch],
         "prefetch_bytes": tuning.prefetch_bytes,
         "min_thread_elements": tuning.min_thread_elements,
@@ -157,6 +165,7 @@ def configure(**changes):
     install(Tuning(
         new["stream_out_min_bytes"],
         new["stream_fresh_min_bytes"],
+        new["stream_pages_min_bytes"],
         PREFETCH_KINDS[new["prefetch"]],
         new["prefetch_bytes"],
         max(1, new["min_thread_elements"]),
@@ -279,18 +288,26 @@ cdef void run_typed(const Job* job, floating slope) noexcept nogil:
         run_mask(job, slope)
 
 
-cdef bint streams(const Job* job, Py_ssize_t nbytes) noexcept nogil:
-    """Whether the job writes its separate output with streaming stores. In
-    place, ordinary stores cost no extra read: the line was just read."""
+cdef enum Stores:
+    ORDINARY_STORES
+    STREAM_LINES  # streaming stores, line by line (with the tuned prefetch)
+    STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous selects only
+
+
+cdef Stores streams(const Job* job, Py_ssize_t nbytes) noexcept nogil:
+    """How the job writes its separate output. In place, ordinary stores cost
+    no extra read: the line was just read."""
     cdef Py_ssize_t min_bytes = (
         job.tuning.stream_fresh_min_bytes if job.fresh_output else job.tuning.stream_out_min_bytes
     )
-    return (
+    if not (
         LK_HAVE_STREAM
         and nbytes >= min_bytes
         and job.op.out.data != job.op.value.data
         and job.op.out.data != job.op.sign.data
-    )
+    ):
+        return ORDINARY_STORES
+    return STREAM_PAGES if nbytes >= job.tuning.stream_pages_min_bytes else STREAM_LINES
 
 
 cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
@@ -313,13 +330,18 @@ cdef void select_row(
     floating* out, Py_ssize_t out_step,            # OUT
     Py_ssize_t n,
     floating slope,
-    bint stream,
+    Stores stream,
     const Tuning* t,
     floating* scratch,  # 3 * STRIDED_BLOCK elements, for strided rows
 ) noexcept nogil:
     cdef Py_ssize_t i
     if value_step == 1 and sign_step == 1 and out_step == 1:
-        if stream:
+        if stream == STREAM_PAGES:
+            if floating is float:
+                lk_stream_select_pages_float(value, sign, out, n, slope)
+            else:
+                lk_stream_select_pages_double(value, sign, out, n, slope)
+        elif stream == STREAM_LINES:
             if floating is float:
                 lk_stream_select_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
             else:
@@ -375,7 +397,7 @@ cdef void select_strided_row(
     floating* out, Py_ssize_t out_step,            # OUT
     Py_ssize_t n,
     floating slope,
-    bint stream,
+    Stores stream,
     const Tuning* t,
     floating* scratch,
 ) noexcept nogil:
@@ -406,7 +428,8 @@ cdef void select_strided_row(
         if not forward:
             gather(sign + start * sign_step, sign_step, sign_buf, m)
         dest = out + start if out_step == 1 else out_buf
-        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope, stream and out_step == 1, t, NULL)
+        select_row(value_buf, 1, sign_src, 1, dest, 1, m, slope,
+                   STREAM_LINES if stream and out_step == 1 else ORDINARY_STORES, t, NULL)
         if out_step != 1:
             for i in range(m):
                 out[(start + i) * out_step] = out_buf[i]
@@ -414,7 +437,7 @@ cdef void select_strided_row(
 
 
 cdef void select_span(
-    const Job* job, Py_ssize_t start, Py_ssize_t stop, floating slope, bint stream,
+    const Job* job, Py_ssize_t start, Py_ssize_t stop, floating slope, Stores stream,
     floating* scratch,
 ) noexcept nogil:
     """Elements [start, stop) of the flattened rows x cols iteration space."""
@@ -443,7 +466,7 @@ cdef void select_span(
 
 cdef void run_select(const Job* job, floating slope) noexcept nogil:
     cdef Py_ssize_t total = job.op.rows * job.op.cols
-    cdef bint stream = streams(job, total * <Py_ssize_t>sizeof(floating))
+    cdef Stores stream = streams(job, total * <Py_ssize_t>sizeof(floating))
     cdef floating* scratch = <floating*>job.scratch
     cdef Py_ssize_t per_thread = STRIDED_SCRATCH_BYTES // sizeof(floating)
     cdef Py_ssize_t span, n_spans, s
@@ -843,7 +866,8 @@ def ufuncs(int n_threads, bint fresh_output, str forward_name, str backward_name
 # The roofline, for benchmarks
 # ============================================================================
 
-ROOFLINES = ("memcpy", "stream copy", "stream 2-in-1-out")
+ROOFLINES = ("memcpy", "stream copy", "stream 2-in-1-out", "stream copy, pages",
+             "stream 2-in-1-out, pages")
 
 
 def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_threads):
@@ -851,8 +875,12 @@ def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_
     threads in contiguous spans, as the kernels split their work: "memcpy"
     (out = a, glibc's memcpy), "stream copy" (out = a, streaming stores) or
     "stream 2-in-1-out" (out = a | b bitwise: the backward's two inputs and
-    one output). Not a kernel: what benchmarks compare the kernels with."""
+    one output), line by line or, with ", pages", LK_PAGES pages at a time as
+    the paged select goes. Not a kernel: what benchmarks compare the kernels
+    with."""
     cdef int kind = ROOFLINES.index(how)
+    cdef bint two_inputs = how.startswith("stream 2-in-1-out")
+    cdef int pages = LK_PAGES if how.endswith(", pages") else 1
     cdef Py_ssize_t n = out.shape[0]
     cdef Py_ssize_t span, s, start, stop
     cdef int threads = max(1, n_threads)
@@ -868,8 +896,8 @@ def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_
             if kind == 0:
                 memcpy(&out[start], &a[start], (stop - start) * sizeof(float))
             else:
-                lk_stream_move(&a[start], &b[start] if kind == 2 else NULL, &out[start],
-                               stop - start)
+                lk_stream_move(&a[start], &b[start] if two_inputs else NULL, &out[start],
+                               stop - start, pages)
                 lk_stream_fence()
 
 
@@ -1018,7 +1046,8 @@ cdef void mask_span(const Job* job, Py_ssize_t start, Py_ssize_t stop, floating 
 
 cdef void run_mask(const Job* job, floating slope) noexcept nogil:
     cdef Py_ssize_t n = job.op.cols
-    cdef bint stream = streams(job, n * <Py_ssize_t>sizeof(floating))
+    # The mask loops stream line by line at any size.
+    cdef bint stream = streams(job, n * <Py_ssize_t>sizeof(floating)) != ORDINARY_STORES
     cdef Py_ssize_t span, n_spans, s
     if job.n_threads <= 1:
         mask_span(job, 0, n, slope, stream)

@@ -139,19 +139,72 @@ LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_float, float, ps, 2)
 LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #  define lk_stream_fence() _mm_sfence()
 
+/* Bytes per page, and pages the paged loops below walk at once. */
+#define LK_PAGE_BYTES 4096
+#define LK_PAGES 4
+
+/* The contiguous select above, but walking LK_PAGES pages of out at a time
+ * with their lines interleaved, as glibc's memcpy does for large copies: the
+ * hardware prefetcher follows each page, so four pages keep four streams of
+ * reads in flight where the line-by-line loop keeps one. No software
+ * prefetch. Whether this beats the line-by-line loop, and from which size,
+ * differs between CPUs (_tuning.py). An `out` off its element alignment,
+ * which cannot reach a page boundary, goes line by line. */
+#define LK_DEFINE_STREAM_SELECT_PAGES(name, line_loop, T, sfx)                       \
+static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)      \
+{                                                                                    \
+    const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
+    const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
+    const Py_ssize_t page = LK_PAGE_BYTES / sizeof(T);                              \
+    const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                            \
+    const lk_vec_##sfx zero = LK_OP(setzero, sfx)();                                \
+    Py_ssize_t i = 0, l, p, k;                                                       \
+    if ((uintptr_t)out % sizeof(T) == 0) {                                           \
+        i = (Py_ssize_t)((LK_PAGE_BYTES - (uintptr_t)out % LK_PAGE_BYTES)           \
+                         % LK_PAGE_BYTES / sizeof(T));                               \
+        i = i < n ? i : n;                                                           \
+        line_loop(value, sign, out, i, slope, LK_PREFETCH_NONE, 0);                 \
+        for (; i + LK_PAGES * page <= n; i += LK_PAGES * page)                       \
+            for (l = i; l < i + page; l += line)                                     \
+                for (p = l; p < l + LK_PAGES * page; p += page)                      \
+                    for (k = p; k < p + line; k += width) {                          \
+                        lk_vec_##sfx v = LK_OP(loadu, sfx)(value + k);               \
+                        lk_vec_##sfx s = sign == value ? v : LK_OP(loadu, sfx)(sign + k); \
+                        LK_OP(stream, sfx)(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), \
+                                                             v, LK_GT(sfx, s, zero)));  \
+                    }                                                                \
+    }                                                                                \
+    line_loop(value + i, sign + i, out + i, n - i, slope, LK_PREFETCH_NONE, 0);     \
+}
+LK_DEFINE_STREAM_SELECT_PAGES(lk_stream_select_pages_float, lk_stream_select_float, float, ps)
+LK_DEFINE_STREAM_SELECT_PAGES(lk_stream_select_pages_double, lk_stream_select_double, double, pd)
+
 /* Not a kernel: the machine's own best way to move the bytes of a call, the
  * roofline that benchmarks measure the kernels against. out = a, or with b
  * out = a | b bitwise (two inputs, one output), the line-aligned middle
- * written with streaming stores, no prefetch. */
-static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n)
+ * written with streaming stores, no prefetch: line by line, or with `pages`
+ * > 1 that many pages at a time with their lines interleaved, as the paged
+ * select goes. */
+static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n, int pages)
 {
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(float);
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(float);
+    const Py_ssize_t page = LK_PAGE_BYTES / sizeof(float);
+    const Py_ssize_t align = pages > 1 ? LK_PAGE_BYTES : LK_LINE_BYTES;
     const uint32_t *ia = (const uint32_t *)a, *ib = (const uint32_t *)b;
     uint32_t *iout = (uint32_t *)out;
-    Py_ssize_t i = 0, k;
-    for (; i < n && ((uintptr_t)(out + i) % LK_LINE_BYTES) != 0; i++)
+    Py_ssize_t i = 0, l, p, k;
+    for (; i < n && ((uintptr_t)(out + i) % align) != 0; i++)
         iout[i] = ia[i] | (b ? ib[i] : 0);
+    for (; pages > 1 && i + pages * page <= n; i += pages * page)
+        for (l = i; l < i + page; l += line)
+            for (p = l; p < l + pages * page; p += page)
+                for (k = p; k < p + line; k += width) {
+                    lk_vec_ps v = LK_OP(loadu, ps)(a + k);
+                    if (b)
+                        v = LK_OP(or, ps)(v, LK_OP(loadu, ps)(b + k));
+                    LK_OP(stream, ps)(out + k, v);
+                }
     for (; i + line <= n; i += line)
         for (k = i; k < i + line; k += width) {
             lk_vec_ps v = LK_OP(loadu, ps)(a + k);
@@ -168,8 +221,10 @@ static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_
 #  define lk_stream_select_double(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_select_evens_float(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_select_evens_double(value, sign, out, n, slope, kind, bytes) ((void)0)
+#  define lk_stream_select_pages_float(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_pages_double(value, sign, out, n, slope) ((void)0)
 #  define lk_stream_fence() ((void)0)
-#  define lk_stream_move(a, b, out, n) ((void)0)
+#  define lk_stream_move(a, b, out, n, pages) ((void)0)
 #endif
 
 #endif /* LEAKY_KERNEL_STREAM_H */

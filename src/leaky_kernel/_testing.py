@@ -4,7 +4,7 @@ import contextlib
 import numpy as np
 
 # Kernel choices that force each store path, for the tests' use.
-from ._tuning import STREAM_ALWAYS, STREAM_NEVER  # noqa: F401
+from ._tuning import STREAM_ALWAYS, STREAM_NEVER, STREAM_PAGES  # noqa: F401
 
 
 def bits_equal(a, b):

@@ -7,6 +7,10 @@ The choices (the kernel's `Tuning` fields, _kernels.pxi):
 - ``stream_fresh_min_bytes``: the same for a result the call allocates. Fresh
   pages are zeroed by the OS into the cache just before the kernel writes
   them, so the answer differs from ``out=``'s, and between CPUs;
+- ``stream_pages_min_bytes``: a streamed select of at least this many bytes
+  walks four pages at a time with their lines interleaved, as glibc's memcpy
+  does, instead of line by line with the software prefetch. Far beyond the
+  caches this keeps more reads in flight on some CPUs and loses on others;
 - ``prefetch`` (``none``, ``t0`` or ``nta``) and ``prefetch_bytes``: software
   prefetch of the inputs in the streaming loops;
 - ``min_thread_elements``: a thread takes at least this many elements, so a
@@ -48,16 +52,24 @@ MARGIN = 0.97
 # into a large out= pays on both the Zen 1 and the Xeon measured, streaming
 # into fresh pages only on Zen 1; prefetchnta ruins streaming on the Xeon;
 # two threads win from 2^15 elements on Zen 1 but only from 2^16 on the Xeon.
+# Walking pages was measured on the Xeon only (section 31), so by default
+# streaming goes line by line, as it did on both.
 DEFAULTS = {
     "stream_out_min_bytes": 32 * MIB,
     "stream_fresh_min_bytes": NEVER,
+    "stream_pages_min_bytes": NEVER,
     "prefetch": "none",
     "prefetch_bytes": 1024,
     "min_thread_elements": 1 << 15,
 }
 PREFETCH_KINDS = tuple(kernels.PREFETCH_KINDS)
+# The paged loop is measured at these multiples of tune's size: it pays, if
+# at all, far beyond the caches.
+PAGED_SIZES = (1, 2, 4)
 # Choices that force each kind of store, for any output.
-STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0}
+STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0,
+                 "stream_pages_min_bytes": NEVER}
+STREAM_PAGES = {**STREAM_ALWAYS, "stream_pages_min_bytes": 0}
 STREAM_NEVER = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
 
@@ -257,15 +269,20 @@ def _prefetch_variants():
 
 def tune(rounds=9, size_mib=64, progress=print):
     """Measure every choice on this machine, apply the fastest and store it as
-    wisdom. Takes a few seconds and about 4 x size_mib MiB of memory."""
+    wisdom. Takes a few seconds and about 12 x size_mib MiB of memory: the
+    paged loop is measured up to 4 x size_mib."""
     from ._api import leaky_relu, leaky_relu_backward
 
     progress = progress or (lambda *args: None)
     rng = np.random.default_rng(0)
     n = size_mib * MIB // 4
-    x = rng.standard_normal(n, dtype=np.float32)
-    g = rng.standard_normal(n, dtype=np.float32)
-    out = np.empty_like(x)
+    # Operands of 4 x size_mib for the paged loop; the other choices use their
+    # first size_mib. Tiled: only the sizes matter for speed, not the values.
+    x_large, g_large, out_large = (np.empty(PAGED_SIZES[-1] * n, np.float32) for _ in range(3))
+    x_large.reshape(-1, n)[:] = rng.standard_normal(n, dtype=np.float32)
+    g_large.reshape(-1, n)[:] = rng.standard_normal(n, dtype=np.float32)
+    out_large.fill(0)
+    x, g, out = x_large[:n], g_large[:n], out_large[:n]
     why = {}
     measured = {}
 
@@ -305,9 +322,30 @@ def tune(rounds=9, size_mib=64, progress=print):
         wins[size] = times["stream"] / times["ordinary"]
     measured["out= stream / ordinary time, by MiB"] = {s: round(r, 3) for s, r in wins.items()}
     choices["stream_out_min_bytes"] = _cutoff(wins)
-    why["stream_out_min_bytes"] = _cutoff_reason(wins)
+    why["stream_out_min_bytes"] = "stream / ordinary " + _cutoff_reason(wins)
 
-    # 3. Streaming into fresh pages: the allocating forward, at the largest size.
+    # 3. Streaming page by page or several pages at once, by size, forward and
+    # backward out=: the paged loop against the line-by-line one as tuned.
+    sizes = [k * size_mib for k in PAGED_SIZES]
+    progress(f"paged streaming: {', '.join(map(str, sizes))} MiB forward and backward, out=")
+    wins = {}
+    for size in sizes:
+        m = size * MIB // 4
+        totals = dict.fromkeys(("pages", "lines"), 0.0)
+        for call in (lambda m=m: leaky_relu(x_large[:m], 0.01, out=out_large[:m]),
+                     lambda m=m: leaky_relu_backward(g_large[:m], x_large[:m], 0.01,
+                                                     out=out_large[:m])):
+            times = _fastest({"pages": _with(STREAM_PAGES, call),
+                              "lines": _with({**STREAM_ALWAYS, **choices}, call)}, rounds)
+            for name, t in times.items():
+                totals[name] += t
+        wins[size] = totals["pages"] / totals["lines"]
+    measured["paged / line-by-line streaming time, by MiB"] = {
+        s: round(r, 3) for s, r in wins.items()}
+    choices["stream_pages_min_bytes"] = _cutoff(wins)
+    why["stream_pages_min_bytes"] = "paged / line-by-line " + _cutoff_reason(wins)
+
+    # 4. Streaming into fresh pages: the allocating forward, at the largest size.
     progress(f"streaming into fresh pages: allocating {size_mib} MiB forward")
     call = (lambda: leaky_relu(x, 0.01))
     times = _fastest({"stream": _with({**STREAM_ALWAYS, **choices}, call),
@@ -319,7 +357,7 @@ def tune(rounds=9, size_mib=64, progress=print):
     )
     why["stream_fresh_min_bytes"] = f"streaming took {fresh:.2f} of ordinary stores' time"
 
-    # 4. Serial or parallel, by size.
+    # 5. Serial or parallel, by size.
     progress(f"serial/parallel cutoff: 2^12 to 2^19 elements, 1 and {THREAD_CAP} threads")
     choices["min_thread_elements"], why["min_thread_elements"], measured[
         "parallel / serial time, by log2 elements"] = _parallel_cutoff(x, out, rounds)
@@ -353,7 +391,7 @@ def _cutoff(ratios):
 
 def _cutoff_reason(ratios):
     text = ", ".join(f"{s} MiB {r:.2f}" for s, r in sorted(ratios.items()))
-    return f"stream / ordinary time: {text}"
+    return f"time: {text}"
 
 
 def _parallel_cutoff(x, out, rounds):
