@@ -100,8 +100,8 @@ def page_aligned(n, dtype):
 @pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 # Around one and several blocks of four pages, for both element sizes.
-@pytest.mark.parametrize("size", [1, 1000, 2047, 2049, 4095, 4097, 5 * 4096 + 77, 70001])
-@pytest.mark.parametrize("page_offset", [0, 1, 3, 16, 1023], ids=lambda o: f"page+{o}")
+@pytest.mark.parametrize("size", [1, 2049, 4097, 5 * 4096 + 77])
+@pytest.mark.parametrize("page_offset", [0, 1, 16, 1023], ids=lambda o: f"page+{o}")
 def test_paged_streaming_matches_oracle(level_kernels, dtype, forward, n_threads, size, page_offset):
     """Streaming four pages at a time: the output at every kind of position
     within a page (the loop starts at the next page boundary), heads and tails."""
@@ -231,20 +231,25 @@ def test_vector_reads_stay_inside_the_operands(run_python):
 def test_outputs_on_both_sides_of_the_stream_cutoffs(dtype, fresh):
     """Through the public API, with a cutoff set here (not the machine's, so
     the test's memory does not depend on the machine): out= and allocating
-    calls each follow their own cutoff."""
-    cutoff = 1 << 16
-    cutoff_elements = cutoff // np.dtype(dtype).itemsize
+    calls each follow their own cutoff, which counts the bytes a call moves
+    (twice the output's for the forward, three times for the backward)."""
+    cutoff = 3 << 16
     name = "stream_fresh_min_bytes" if fresh else "stream_out_min_bytes"
     rng = np.random.default_rng(1)
-    x = random_operand(rng, cutoff_elements + 1, dtype)
+    x = random_operand(rng, cutoff // np.dtype(dtype).itemsize, dtype)
+    g = x[::-1].copy()
     with kernel_choices(kernels, **{**STREAM_NEVER, name: cutoff}):
-        for size in (cutoff_elements - 1, cutoff_elements, cutoff_elements + 1):
-            out = None if fresh else np.empty(size, dtype)
-            got = lk.leaky_relu(x[:size], 0.3, out=out)
-            assert bits_equal(got, reference.leaky_relu(x[:size], 0.3))
-            g = x[::-1][:size].copy()
-            got = lk.leaky_relu_backward(g, x[:size], 0.3, out=out)
-            assert bits_equal(got, reference.leaky_relu_backward(g, x[:size], 0.3))
+        for operands in (1, 2):
+            at_cutoff = cutoff // (operands + 1) // np.dtype(dtype).itemsize
+            for size in (at_cutoff - 1, at_cutoff, at_cutoff + 1):
+                out = None if fresh else np.empty(size, dtype)
+                if operands == 1:
+                    got = lk.leaky_relu(x[:size], 0.3, out=out)
+                    want = reference.leaky_relu(x[:size], 0.3)
+                else:
+                    got = lk.leaky_relu_backward(g[:size], x[:size], 0.3, out=out)
+                    want = reference.leaky_relu_backward(g[:size], x[:size], 0.3)
+                assert bits_equal(got, want)
 
 
 def cpu_flags():

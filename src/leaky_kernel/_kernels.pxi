@@ -117,7 +117,8 @@ def cpu_has_avx512():
 # ============================================================================
 
 cdef struct Tuning:
-    Py_ssize_t stream_out_min_bytes    # a caller's out= of this size or more is streamed
+    # The next three count the bytes a call moves: its inputs and its output.
+    Py_ssize_t stream_out_min_bytes    # a call this large into a caller's out= streams
     Py_ssize_t stream_fresh_min_bytes  # the same for a freshly allocated result
     Py_ssize_t stream_pages_min_bytes  # a streamed select this large walks LK_PAGES pages at once
     int prefetch                       # LK_PREFETCH_* in the streaming loops
@@ -294,20 +295,27 @@ cdef enum Stores:
     STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous selects only
 
 
-cdef Stores streams(const Job* job, Py_ssize_t nbytes) noexcept nogil:
-    """How the job writes its separate output. In place, ordinary stores cost
-    no extra read: the line was just read."""
+cdef Stores streams(const Job* job, Py_ssize_t out_bytes) noexcept nogil:
+    """How the job writes its separate output of `out_bytes`. The cutoffs
+    count the bytes the call moves, its inputs and output: whether the
+    operands still fit in the caches is what decides, and the backward's
+    second input makes the same output move half again as much. In place,
+    ordinary stores cost no extra read: the line was just read."""
     cdef Py_ssize_t min_bytes = (
         job.tuning.stream_fresh_min_bytes if job.fresh_output else job.tuning.stream_out_min_bytes
     )
+    cdef Py_ssize_t inputs = (
+        2 if job.kind == SELECT and job.op.sign.data != job.op.value.data else 1
+    )
+    cdef Py_ssize_t moved = out_bytes * (inputs + 1)
     if not (
         LK_HAVE_STREAM
-        and nbytes >= min_bytes
+        and moved >= min_bytes
         and job.op.out.data != job.op.value.data
         and job.op.out.data != job.op.sign.data
     ):
         return ORDINARY_STORES
-    return STREAM_PAGES if nbytes >= job.tuning.stream_pages_min_bytes else STREAM_LINES
+    return STREAM_PAGES if moved >= job.tuning.stream_pages_min_bytes else STREAM_LINES
 
 
 cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:

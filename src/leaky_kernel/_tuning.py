@@ -2,13 +2,16 @@
 
 The choices (the kernel's `Tuning` fields, _kernels.pxi):
 
-- ``stream_out_min_bytes``: a caller's ``out=`` of at least this many bytes
-  is written with streaming (non-temporal) stores;
+- ``stream_out_min_bytes``: a call into a caller's ``out=`` that moves at
+  least this many bytes (its inputs and its output: twice the output's bytes
+  for the forward, three times for the backward) writes them with streaming
+  (non-temporal) stores. Whether the operands still fit in the caches is what
+  decides, hence the bytes moved rather than the output's;
 - ``stream_fresh_min_bytes``: the same for a result the call allocates. Fresh
   pages are zeroed by the OS into the cache just before the kernel writes
   them, so the answer differs from ``out=``'s, and between CPUs;
-- ``stream_pages_min_bytes``: a streamed select of at least this many bytes
-  walks four pages at a time with their lines interleaved, as glibc's memcpy
+- ``stream_pages_min_bytes``: a streamed select that moves at least this many
+  bytes walks four pages at a time with their lines interleaved, as glibc's memcpy
   does, instead of line by line with the software prefetch. Far beyond the
   caches this keeps more reads in flight on some CPUs and loses on others;
 - ``prefetch`` (``none``, ``t0`` or ``nta``) and ``prefetch_bytes``: software
@@ -46,16 +49,21 @@ NEVER = np.iinfo(np.intp).max
 # A measured choice replaces the simpler one only when it is this much
 # faster: on a shared machine, smaller differences are noise.
 MARGIN = 0.97
+# Two threads where one would do can lose far more than they gain near the
+# cutoff, where both take microseconds and the other core may be busy: a
+# size goes parallel only where that won by this much.
+PARALLEL_MARGIN = 0.90
 
 # Lose at most a few percent to ordinary stores, and never lose by going
 # parallel, on every CPU measured (bench/NOTES.md section 25): streaming
 # into a large out= pays on both the Zen 1 and the Xeon measured, streaming
 # into fresh pages only on Zen 1; prefetchnta ruins streaming on the Xeon;
 # two threads win from 2^15 elements on Zen 1 but only from 2^16 on the Xeon.
+# (Streaming from 64 MiB moved is section 25's 32 MiB forward output.)
 # Walking pages was measured on the Xeon only (section 31), so by default
 # streaming goes line by line, as it did on both.
 DEFAULTS = {
-    "stream_out_min_bytes": 32 * MIB,
+    "stream_out_min_bytes": 64 * MIB,
     "stream_fresh_min_bytes": NEVER,
     "stream_pages_min_bytes": NEVER,
     "prefetch": "none",
@@ -72,6 +80,9 @@ STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0,
 STREAM_PAGES = {**STREAM_ALWAYS, "stream_pages_min_bytes": 0}
 STREAM_NEVER = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
 ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
+# Raised whenever a choice's meaning changes, so that wisdom measured for the
+# old meaning is not read with the new one.
+WISDOM_FORMAT = 2
 
 # Why each current choice was made: {name: text}.
 _reasons: dict = {}
@@ -93,7 +104,8 @@ def cpu_model():
 
 def machine_key():
     """What a wisdom entry is valid for."""
-    return f"{cpu_model()} | {kernels.SIMD} | {THREAD_CAP} CPUs | leaky_kernel {__version__}"
+    return (f"{cpu_model()} | {kernels.SIMD} | {THREAD_CAP} CPUs | leaky_kernel {__version__}"
+            f" | wisdom {WISDOM_FORMAT}")
 
 
 def wisdom_path():
@@ -310,38 +322,23 @@ def tune(rounds=9, size_mib=64, progress=print):
     choices = {"prefetch": prefetch["prefetch"],
                "prefetch_bytes": prefetch.get("prefetch_bytes", DEFAULTS["prefetch_bytes"])}
 
-    # 2. Streaming into a caller's out=, by size: the cutoff from which it wins.
-    progress("streaming cutoff for out=: 4 to %d MiB" % size_mib)
-    sizes = [s for s in (4, 8, 16, 32, 64, 128) if s <= size_mib]
-    wins = {}
-    for size in sizes:
-        m = size * MIB // 4
-        call = (lambda m=m: leaky_relu(x[:m], 0.01, out=out[:m]))
-        times = _fastest({"stream": _with({**STREAM_ALWAYS, **choices}, call),
-                          "ordinary": _with(STREAM_NEVER, call)}, rounds)
-        wins[size] = times["stream"] / times["ordinary"]
-    measured["out= stream / ordinary time, by MiB"] = {s: round(r, 3) for s, r in wins.items()}
+    # 2. Streaming into a caller's out=, by bytes moved: the cutoff from which it wins.
+    sizes = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= size_mib]
+    progress(f"streaming cutoff for out=: forward and backward, {sizes[0]} to "
+             f"{sizes[-1]} MiB outputs")
+    wins = _ratios_by_bytes_moved(x, g, out, sizes, {**STREAM_ALWAYS, **choices},
+                                  STREAM_NEVER, rounds)
+    measured["out= stream / ordinary time, by MiB moved"] = _rounded(wins)
     choices["stream_out_min_bytes"] = _cutoff(wins)
     why["stream_out_min_bytes"] = "stream / ordinary " + _cutoff_reason(wins)
 
-    # 3. Streaming page by page or several pages at once, by size, forward and
-    # backward out=: the paged loop against the line-by-line one as tuned.
+    # 3. Streaming line by line or several pages at once, by bytes moved: the
+    # paged loop against the line-by-line one as tuned.
     sizes = [k * size_mib for k in PAGED_SIZES]
-    progress(f"paged streaming: {', '.join(map(str, sizes))} MiB forward and backward, out=")
-    wins = {}
-    for size in sizes:
-        m = size * MIB // 4
-        totals = dict.fromkeys(("pages", "lines"), 0.0)
-        for call in (lambda m=m: leaky_relu(x_large[:m], 0.01, out=out_large[:m]),
-                     lambda m=m: leaky_relu_backward(g_large[:m], x_large[:m], 0.01,
-                                                     out=out_large[:m])):
-            times = _fastest({"pages": _with(STREAM_PAGES, call),
-                              "lines": _with({**STREAM_ALWAYS, **choices}, call)}, rounds)
-            for name, t in times.items():
-                totals[name] += t
-        wins[size] = totals["pages"] / totals["lines"]
-    measured["paged / line-by-line streaming time, by MiB"] = {
-        s: round(r, 3) for s, r in wins.items()}
+    progress(f"paged streaming: forward and backward, {', '.join(map(str, sizes))} MiB outputs")
+    wins = _ratios_by_bytes_moved(x_large, g_large, out_large, sizes, STREAM_PAGES,
+                                  {**STREAM_ALWAYS, **choices}, rounds)
+    measured["paged / line-by-line streaming time, by MiB moved"] = _rounded(wins)
     choices["stream_pages_min_bytes"] = _cutoff(wins)
     why["stream_pages_min_bytes"] = "paged / line-by-line " + _cutoff_reason(wins)
 
@@ -353,7 +350,7 @@ def tune(rounds=9, size_mib=64, progress=print):
     fresh = times["stream"] / times["ordinary"]
     measured[f"allocating {size_mib} MiB stream / ordinary time"] = round(fresh, 3)
     choices["stream_fresh_min_bytes"] = (
-        max(choices["stream_out_min_bytes"], 32 * MIB) if fresh < MARGIN else NEVER
+        max(choices["stream_out_min_bytes"], 2 * size_mib * MIB) if fresh < MARGIN else NEVER
     )
     why["stream_fresh_min_bytes"] = f"streaming took {fresh:.2f} of ordinary stores' time"
 
@@ -379,8 +376,29 @@ def _milliseconds(times):
     return {name: round(t * 1e3, 3) for name, t in times.items()}
 
 
+def _rounded(ratios):
+    return {size: round(ratio, 3) for size, ratio in ratios.items()}
+
+
+def _ratios_by_bytes_moved(x, g, out, sizes, choices, other_choices, rounds):
+    """{MiB moved: time under `choices` / under `other_choices`} of the
+    forward (MiB moved: twice the output's) and the backward (three times)
+    into out= of each size in MiB."""
+    from ._api import leaky_relu, leaky_relu_backward
+
+    ratios = {}
+    for size in sizes:
+        m = size * MIB // 4
+        for inputs, call in ((1, lambda: leaky_relu(x[:m], 0.01, out=out[:m])),
+                             (2, lambda: leaky_relu_backward(g[:m], x[:m], 0.01, out=out[:m]))):
+            times = _fastest({"one": _with(choices, call), "other": _with(other_choices, call)},
+                             rounds)
+            ratios[size * (inputs + 1)] = times["one"] / times["other"]
+    return dict(sorted(ratios.items()))
+
+
 def _cutoff(ratios):
-    """The smallest size (bytes) from which streaming won at every size measured."""
+    """The smallest size (bytes) from which the first choice won at every size measured."""
     cutoff = NEVER
     for size in sorted(ratios, reverse=True):
         if ratios[size] >= MARGIN:
@@ -391,12 +409,12 @@ def _cutoff(ratios):
 
 def _cutoff_reason(ratios):
     text = ", ".join(f"{s} MiB {r:.2f}" for s, r in sorted(ratios.items()))
-    return f"time: {text}"
+    return f"time, by MiB moved: {text}"
 
 
 def _parallel_cutoff(x, out, rounds):
     """(min_thread_elements, why, ratios): two threads from the smallest size
-    from which parallel calls won by MARGIN at every size measured."""
+    from which parallel calls won by PARALLEL_MARGIN at every size measured."""
     from ._api import leaky_relu
 
     if THREAD_CAP < 2:
@@ -420,7 +438,7 @@ def _parallel_cutoff(x, out, rounds):
         kernels.configure(**previous)
     smallest = 20
     for log2 in sorted(ratios, reverse=True):
-        if ratios[log2] >= MARGIN:
+        if ratios[log2] >= PARALLEL_MARGIN:
             break
         smallest = log2
     text = ", ".join(f"2^{k} {r:.2f}" for k, r in ratios.items())
