@@ -136,6 +136,14 @@ def _new_result(shape, strides, dtype):
     return torch.from_numpy(array), array
 
 
+def _zeros(layout, dtype):
+    """Zeros of the input's shape, with its strides where they are dense."""
+    strides = layout.strides if _is_dense(layout.shape, layout.strides) else None
+    if strides is None:
+        return torch.zeros(layout.shape, dtype=dtype)
+    return torch.empty_strided(layout.shape, strides, dtype=dtype).zero_()
+
+
 def _in_order(array, layout):
     """`array` with its dimensions in `layout`'s memory order (C order for
     the kernel: the mask's bits follow that order)."""
@@ -145,23 +153,25 @@ def _in_order(array, layout):
 class _LeakyReLU(torch.autograd.Function):
     """Leaky ReLU whose backward reads the input's sign mask, not the input.
 
-    Outputs (result, mask). The anchor is a 0-element copy of the input that
-    ties the gradient to the input in the graph, as torch's
-    leaky_relu_backward is (its derivative with respect to the input is
-    zero), without keeping the input's memory alive.
+    Outputs (result, mask, anchor). The anchor, an empty tensor, ties the
+    gradient to the input in the graph without keeping the input's memory
+    alive: the gradient's own derivative flows back through it to this
+    Function, whose derivative with respect to the input through the anchor
+    is zero, as torch's leaky_relu_backward's is. Mask and anchor are made
+    here, in the Function's one call, because between a model's layers the
+    caches are cold and each extra operator costs tens of microseconds.
     """
 
     @staticmethod
-    def forward(input, anchor, negative_slope, inplace):
+    def forward(input, negative_slope, inplace):
         x = input.detach().numpy()  # a view: the kernel reads the tensor's memory
         threads = torch.get_num_threads()
+        anchor = torch.empty(0, dtype=input.dtype)
         if input.is_contiguous() and input.dim() and not inplace:  # 0-d: NumPy gives a scalar
-            # The common case, kept short: between a model's layers the
-            # caches are cold, and each Python step here costs several times
-            # what it does in a warm loop. The kernel allocates the result,
+            # The common case, kept short. The kernel allocates the result,
             # C-ordered as torch's is for a contiguous input.
             y, mask = leaky_relu_forward_mask(x, negative_slope, num_threads=threads)
-            return torch.from_numpy(y), torch.from_numpy(mask)
+            return torch.from_numpy(y), torch.from_numpy(mask), anchor
         layout = _Layout(input)
         if inplace:
             output, y = input, x
@@ -170,12 +180,12 @@ class _LeakyReLU(torch.autograd.Function):
         _, mask = leaky_relu_forward_mask(
             _in_order(x, layout), negative_slope, out=_in_order(y, layout), num_threads=threads
         )
-        return output, torch.from_numpy(mask)
+        return output, torch.from_numpy(mask), anchor
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        input, anchor, negative_slope, inplace = inputs
-        result, mask = output
+        input, negative_slope, inplace = inputs
+        result, mask, anchor = output
         ctx.negative_slope = negative_slope
         ctx.set_materialize_grads(False)
         if inplace:
@@ -184,34 +194,41 @@ class _LeakyReLU(torch.autograd.Function):
             ctx.layout, ctx.self_is_result = None, inplace
             ctx.save_for_backward(result if inplace else input)
             return
-        ctx.mark_non_differentiable(mask)
+        # The mask, uint8, is never differentiable: autograd knows it by its dtype.
         ctx.layout = _Layout(input)
         ctx.save_for_backward(anchor, mask)
 
     @staticmethod
-    def backward(ctx, grad_output, _):
-        if grad_output is None:
-            return None, None, None, None
+    def backward(ctx, grad_output, _, grad_anchor):
         if ctx.layout is None:
+            if grad_output is None:
+                return None, None, None
             (x,) = ctx.saved_tensors
             grad = torch.ops.aten.leaky_relu_backward(
                 grad_output, x, ctx.negative_slope, ctx.self_is_result
             )
-            return grad, None, None, None
+            return grad, None, None
+        if grad_output is None:
+            # Only the anchor's gradient, zero, arrives (a gradient's own
+            # derivative with respect to the input): zero, laid out as torch
+            # lays out that of its leaky_relu_backward.
+            if grad_anchor is None:
+                return None, None, None
+            return _zeros(ctx.layout, grad_anchor.dtype), None, None
         anchor, mask = ctx.saved_tensors
         args = (grad_output, anchor, mask, ctx.negative_slope, ctx.layout)
         if torch.is_grad_enabled() or not _outside_torch_func(grad_output):
-            return _apply(_LeakyReLUGrad, *args), None, None, None
+            return _apply(_LeakyReLUGrad, *args), None, None
         # A plain backward (no create_graph): the Function would record
         # nothing, and going through it costs time.
-        return _LeakyReLUGrad.forward(*args), None, None, None
+        return _LeakyReLUGrad.forward(*args), None, None
 
     @staticmethod
-    def vmap(info, in_dims, input, anchor, negative_slope, inplace):
+    def vmap(info, in_dims, input, negative_slope, inplace):
         # A batched input is computed by torch's operator, whose result and
         # saved tensor are batched as torch batches them.
         result = torch.nn.functional.leaky_relu(input, negative_slope, inplace)
-        return (result, None), (in_dims[0], None)
+        return (result, None, None), (in_dims[0], None, None)
 
 
 class _LeakyReLUGrad(torch.autograd.Function):
@@ -329,10 +346,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     slope = _kernel_slope(negative_slope, input.dtype)
     if slope is None or not _runs_on_kernel(input, inplace):
         return torch.nn.functional.leaky_relu(input, negative_slope, inplace)
-    anchor = None
-    if input.requires_grad and torch.is_grad_enabled():
-        anchor = torch.as_strided_copy(input, (0,), (1,))
-    output, _ = _apply(_LeakyReLU, input, anchor, slope, bool(inplace))
+    output, _, _ = _apply(_LeakyReLU, input, slope, bool(inplace))
     # Under no_grad the Function returns a new tensor object even for a dirty input.
     return input if inplace else output
 
