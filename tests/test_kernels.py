@@ -97,21 +97,20 @@ def page_aligned(n, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 # Around one and several blocks of four pages, for both element sizes.
 @pytest.mark.parametrize("size", [1, 2049, 4097, 5 * 4096 + 77])
 @pytest.mark.parametrize("page_offset", [0, 1, 16, 1023], ids=lambda o: f"page+{o}")
-def test_paged_streaming_matches_oracle(level_kernels, dtype, forward, n_threads, size, page_offset):
-    """Streaming four pages at a time: the output at every kind of position
-    within a page (the loop starts at the next page boundary), heads and tails."""
+def test_paged_streaming_forward_matches_oracle(level_kernels, dtype, n_threads, size, page_offset):
+    """Streaming four pages at a time (the forward only): the output at every
+    kind of position within a page (the loop starts at the next page
+    boundary), heads and tails."""
     rng = np.random.default_rng(size + page_offset)
     x = random_operand(rng, size, dtype)
-    g = x if forward else random_operand(rng, size, dtype)
     out = page_aligned(size + page_offset, dtype)[page_offset:]
     with kernel_choices(level_kernels, **STREAM_PAGES, min_thread_elements=1024):
-        level_kernels.select_contiguous(g, x, 0.25, out, n_threads)
-    assert bits_equal(out, expected(g, x, 0.25, forward))
+        level_kernels.select_contiguous(x, x, 0.25, out, n_threads)
+    assert bits_equal(out, expected(x, x, 0.25, True))
 
 
 @pytest.mark.parametrize("how", kernels.ROOFLINES)

@@ -155,3 +155,11 @@ def test_tune_measures_stores_and_applies_its_choices(tmp_path, monkeypatch):
         monkeypatch.setenv("LEAKY_KERNEL_TUNING", "default")
         _tuning.apply()
     assert lk._dispatch.kernels.get_configuration() == before
+
+
+def test_a_cutoff_needs_a_win_by_the_margin_at_every_larger_size():
+    mib, never = _tuning.MIB, _tuning.NEVER
+    ratios = {2: 0.5, 4: 0.95, 8: 0.6}
+    assert _tuning._cutoff(ratios, 0.97) == 2 * mib
+    assert _tuning._cutoff(ratios, 0.90) == 8 * mib
+    assert _tuning._cutoff({2: 0.5, 4: 0.98}, 0.97) == never

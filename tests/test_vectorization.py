@@ -101,7 +101,9 @@ def vectorised_lines(compiler, kernel_c):
 
 
 def unit_stride_loops(c_file):
-    """Line numbers of the `for` of each unit-stride loop in select_row's specialisations."""
+    """Line numbers of the `for` of each unit-stride loop in select_row's
+    specialisations, past the elements it takes one by one up to the
+    output's line boundary (`head`, at most a line: not worth vectorising)."""
     lines = c_file.read_text().splitlines()
     loops, in_select_row, last_for = [], False, None
     for number, line in enumerate(lines, start=1):
@@ -110,8 +112,8 @@ def unit_stride_loops(c_file):
         elif in_select_row and line.startswith("}"):
             in_select_row = False
         elif in_select_row and line.lstrip().startswith("for ("):
-            last_for = number
-        elif in_select_row and re.search(r"\(__pyx_v_out\[__pyx_v_i\]\) = ", line):
+            last_for = number if "= __pyx_v_head;" in line else None
+        elif in_select_row and last_for and re.search(r"\(__pyx_v_out\[__pyx_v_i\]\) = ", line):
             loops.append(last_for)
     return loops
 

@@ -78,10 +78,8 @@ cdef extern from "_stream.h":
         const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
     void lk_stream_select_evens_double(
         const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
-    void lk_stream_select_pages_float(
-        const float*, const float*, float*, Py_ssize_t, float) noexcept nogil
-    void lk_stream_select_pages_double(
-        const double*, const double*, double*, Py_ssize_t, double) noexcept nogil
+    void lk_stream_select_pages_float(const float*, float*, Py_ssize_t, float) noexcept nogil
+    void lk_stream_select_pages_double(const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
     void lk_stream_move(const float*, const float*, float*, Py_ssize_t, int) noexcept nogil
 
@@ -120,7 +118,7 @@ cdef struct Tuning:
     # The next three count the bytes a call moves: its inputs and its output.
     Py_ssize_t stream_out_min_bytes    # a call this large into a caller's out= streams
     Py_ssize_t stream_fresh_min_bytes  # the same for a freshly allocated result
-    Py_ssize_t stream_pages_min_bytes  # a streamed select this large walks LK_PAGES pages at once
+    Py_ssize_t stream_pages_min_bytes  # a streamed forward this large walks LK_PAGES pages at once
     int prefetch                       # LK_PREFETCH_* in the streaming loops
     Py_ssize_t prefetch_bytes          # how far ahead, shared by the inputs
     Py_ssize_t min_thread_elements     # a thread takes at least this many elements
@@ -182,8 +180,11 @@ def configure(**changes):
 GIL_RELEASE_MIN_SIZE = 1 << 14
 cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
 
+# Bytes per cache line on x86-64 and most other CPUs.
+cdef enum:
+    LINE_BYTES = 64
 # Threads start their spans on a cache-line boundary.
-cdef Py_ssize_t SPAN_ALIGN_BYTES = 64
+cdef Py_ssize_t SPAN_ALIGN_BYTES = LINE_BYTES
 
 
 # ============================================================================
@@ -292,7 +293,7 @@ cdef void run_typed(const Job* job, floating slope) noexcept nogil:
 cdef enum Stores:
     ORDINARY_STORES
     STREAM_LINES  # streaming stores, line by line (with the tuned prefetch)
-    STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous selects only
+    STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous forward selects only
 
 
 cdef Stores streams(const Job* job, Py_ssize_t out_bytes) noexcept nogil:
@@ -315,7 +316,9 @@ cdef Stores streams(const Job* job, Py_ssize_t out_bytes) noexcept nogil:
         and job.op.out.data != job.op.sign.data
     ):
         return ORDINARY_STORES
-    return STREAM_PAGES if moved >= job.tuning.stream_pages_min_bytes else STREAM_LINES
+    if inputs == 1 and job.kind == SELECT and moved >= job.tuning.stream_pages_min_bytes:
+        return STREAM_PAGES
+    return STREAM_LINES
 
 
 cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
@@ -332,6 +335,15 @@ cdef inline floating select_one(floating value, floating sign, floating slope) n
     return value if sign > 0 else slope * value
 
 
+cdef inline Py_ssize_t elements_to_line(const floating* p, Py_ssize_t n) noexcept nogil:
+    """Elements from p to the next cache-line boundary, at most n (none when
+    p is off its element alignment, and so never reaches one)."""
+    cdef size_t offset = <size_t>p % LINE_BYTES
+    if offset % sizeof(floating):
+        return 0
+    return min(n, <Py_ssize_t>(((LINE_BYTES - offset) % LINE_BYTES) // sizeof(floating)))
+
+
 cdef void select_row(
     const floating* value, Py_ssize_t value_step,  # IN
     const floating* sign, Py_ssize_t sign_step,    # IN
@@ -342,25 +354,34 @@ cdef void select_row(
     const Tuning* t,
     floating* scratch,  # 3 * STRIDED_BLOCK elements, for strided rows
 ) noexcept nogil:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, head
     if value_step == 1 and sign_step == 1 and out_step == 1:
-        if stream == STREAM_PAGES:
+        if stream == STREAM_PAGES and value == sign:
             if floating is float:
-                lk_stream_select_pages_float(value, sign, out, n, slope)
+                lk_stream_select_pages_float(value, out, n, slope)
             else:
-                lk_stream_select_pages_double(value, sign, out, n, slope)
-        elif stream == STREAM_LINES:
+                lk_stream_select_pages_double(value, out, n, slope)
+        elif stream != ORDINARY_STORES:
             if floating is float:
                 lk_stream_select_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
             else:
                 lk_stream_select_double(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
-        elif value == sign:
-            # Forward: one input stream; the compiler cannot know value == sign.
-            for i in range(n):
-                out[i] = select_one(value[i], value[i], slope)
         else:
-            for i in range(n):
+            # Elements one by one up to the output's first line boundary: the
+            # vector loop then writes whole lines, and reads whole lines of
+            # an input at the same offset within its line, as NumPy's arrays
+            # usually are. Split stores and loads cost in-cache calls up to
+            # a fifth of their time.
+            head = elements_to_line(out, n)
+            for i in range(head):
                 out[i] = select_one(value[i], sign[i], slope)
+            if value == sign:
+                # Forward: one input stream; the compiler cannot know value == sign.
+                for i in range(head, n):
+                    out[i] = select_one(value[i], value[i], slope)
+            else:
+                for i in range(head, n):
+                    out[i] = select_one(value[i], sign[i], slope)
     else:
         select_strided_row(
             value, value_step, sign, sign_step, out, out_step, n, slope, stream, t, scratch

@@ -143,15 +143,15 @@ LK_DEFINE_STREAM_SELECT(lk_stream_select_evens_double, double, pd, 2)
 #define LK_PAGE_BYTES 4096
 #define LK_PAGES 4
 
-/* The contiguous select above, but walking LK_PAGES pages of out at a time
- * with their lines interleaved, as glibc's memcpy does for large copies: the
- * hardware prefetcher follows each page, so four pages keep four streams of
- * reads in flight where the line-by-line loop keeps one. No software
- * prefetch. Whether this beats the line-by-line loop, and from which size,
- * differs between CPUs (_tuning.py). An `out` off its element alignment,
- * which cannot reach a page boundary, goes line by line. */
+/* The contiguous forward select above (sign == value), but walking LK_PAGES
+ * pages of out at a time with their lines interleaved, as glibc's memcpy
+ * does for large copies: the hardware prefetcher follows each page, so four
+ * pages keep four streams of reads in flight where the line-by-line loop
+ * keeps one. No software prefetch. Whether this beats the line-by-line loop,
+ * and from which size, differs between CPUs (_tuning.py). An `out` off its
+ * element alignment, which cannot reach a page boundary, goes line by line. */
 #define LK_DEFINE_STREAM_SELECT_PAGES(name, line_loop, T, sfx)                       \
-static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)      \
+static void name(const T *x, T *out, Py_ssize_t n, T slope)                         \
 {                                                                                    \
     const Py_ssize_t width = LK_STREAM_BYTES / sizeof(T);                           \
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(T);                              \
@@ -163,18 +163,17 @@ static void name(const T *value, const T *sign, T *out, Py_ssize_t n, T slope)  
         i = (Py_ssize_t)((LK_PAGE_BYTES - (uintptr_t)out % LK_PAGE_BYTES)           \
                          % LK_PAGE_BYTES / sizeof(T));                               \
         i = i < n ? i : n;                                                           \
-        line_loop(value, sign, out, i, slope, LK_PREFETCH_NONE, 0);                 \
+        line_loop(x, x, out, i, slope, LK_PREFETCH_NONE, 0);                         \
         for (; i + LK_PAGES * page <= n; i += LK_PAGES * page)                       \
             for (l = i; l < i + page; l += line)                                     \
                 for (p = l; p < l + LK_PAGES * page; p += page)                      \
                     for (k = p; k < p + line; k += width) {                          \
-                        lk_vec_##sfx v = LK_OP(loadu, sfx)(value + k);               \
-                        lk_vec_##sfx s = sign == value ? v : LK_OP(loadu, sfx)(sign + k); \
+                        lk_vec_##sfx v = LK_OP(loadu, sfx)(x + k);                   \
                         LK_OP(stream, sfx)(out + k, LK_BLEND(sfx, LK_OP(mul, sfx)(v, vslope), \
-                                                             v, LK_GT(sfx, s, zero)));  \
+                                                             v, LK_GT(sfx, v, zero)));  \
                     }                                                                \
     }                                                                                \
-    line_loop(value + i, sign + i, out + i, n - i, slope, LK_PREFETCH_NONE, 0);     \
+    line_loop(x + i, x + i, out + i, n - i, slope, LK_PREFETCH_NONE, 0);             \
 }
 LK_DEFINE_STREAM_SELECT_PAGES(lk_stream_select_pages_float, lk_stream_select_float, float, ps)
 LK_DEFINE_STREAM_SELECT_PAGES(lk_stream_select_pages_double, lk_stream_select_double, double, pd)
@@ -221,8 +220,8 @@ static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_
 #  define lk_stream_select_double(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_select_evens_float(value, sign, out, n, slope, kind, bytes) ((void)0)
 #  define lk_stream_select_evens_double(value, sign, out, n, slope, kind, bytes) ((void)0)
-#  define lk_stream_select_pages_float(value, sign, out, n, slope) ((void)0)
-#  define lk_stream_select_pages_double(value, sign, out, n, slope) ((void)0)
+#  define lk_stream_select_pages_float(x, out, n, slope) ((void)0)
+#  define lk_stream_select_pages_double(x, out, n, slope) ((void)0)
 #  define lk_stream_fence() ((void)0)
 #  define lk_stream_move(a, b, out, n, pages) ((void)0)
 #endif

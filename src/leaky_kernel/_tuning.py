@@ -10,10 +10,13 @@ The choices (the kernel's `Tuning` fields, _kernels.pxi):
 - ``stream_fresh_min_bytes``: the same for a result the call allocates. Fresh
   pages are zeroed by the OS into the cache just before the kernel writes
   them, so the answer differs from ``out=``'s, and between CPUs;
-- ``stream_pages_min_bytes``: a streamed select that moves at least this many
-  bytes walks four pages at a time with their lines interleaved, as glibc's memcpy
-  does, instead of line by line with the software prefetch. Far beyond the
-  caches this keeps more reads in flight on some CPUs and loses on others;
+- ``stream_pages_min_bytes``: a streamed forward that moves at least this
+  many bytes walks four pages at a time with their lines interleaved, as
+  glibc's memcpy does, instead of line by line with the software prefetch.
+  Far beyond the caches this keeps more reads in flight on some CPUs and
+  loses on others. The backward, with twice the read streams, gained nothing
+  from it on either instruction set measured (bench/NOTES.md section 31), so
+  it always goes line by line;
 - ``prefetch`` (``none``, ``t0`` or ``nta``) and ``prefetch_bytes``: software
   prefetch of the inputs in the streaming loops;
 - ``min_thread_elements``: a thread takes at least this many elements, so a
@@ -49,10 +52,13 @@ NEVER = np.iinfo(np.intp).max
 # A measured choice replaces the simpler one only when it is this much
 # faster: on a shared machine, smaller differences are noise.
 MARGIN = 0.97
-# Two threads where one would do can lose far more than they gain near the
-# cutoff, where both take microseconds and the other core may be busy: a
-# size goes parallel only where that won by this much.
-PARALLEL_MARGIN = 0.90
+# At the caches' edge a wrong choice loses far more than a right one gains:
+# streaming an output the caches still hold took up to 1.2x as long, and two
+# threads where one would do, when both take microseconds and the other core
+# may be busy, up to 1.07x, where the right choice there gained a few
+# percent (bench/NOTES.md section 31). So streaming into out= and going
+# parallel start only at sizes where they won by this much.
+EDGE_MARGIN = 0.90
 
 # Lose at most a few percent to ordinary stores, and never lose by going
 # parallel, on every CPU measured (bench/NOTES.md section 25): streaming
@@ -281,7 +287,7 @@ def _prefetch_variants():
 
 def tune(rounds=9, size_mib=64, progress=print):
     """Measure every choice on this machine, apply the fastest and store it as
-    wisdom. Takes a few seconds and about 12 x size_mib MiB of memory: the
+    wisdom. Takes a few seconds and about 9 x size_mib MiB of memory: the
     paged loop is measured up to 4 x size_mib."""
     from ._api import leaky_relu, leaky_relu_backward
 
@@ -290,11 +296,11 @@ def tune(rounds=9, size_mib=64, progress=print):
     n = size_mib * MIB // 4
     # Operands of 4 x size_mib for the paged loop; the other choices use their
     # first size_mib. Tiled: only the sizes matter for speed, not the values.
-    x_large, g_large, out_large = (np.empty(PAGED_SIZES[-1] * n, np.float32) for _ in range(3))
+    x_large, out_large = (np.empty(PAGED_SIZES[-1] * n, np.float32) for _ in range(2))
     x_large.reshape(-1, n)[:] = rng.standard_normal(n, dtype=np.float32)
-    g_large.reshape(-1, n)[:] = rng.standard_normal(n, dtype=np.float32)
     out_large.fill(0)
-    x, g, out = x_large[:n], g_large[:n], out_large[:n]
+    x, out = x_large[:n], out_large[:n]
+    g = rng.standard_normal(n, dtype=np.float32)
     why = {}
     measured = {}
 
@@ -329,17 +335,17 @@ def tune(rounds=9, size_mib=64, progress=print):
     wins = _ratios_by_bytes_moved(x, g, out, sizes, {**STREAM_ALWAYS, **choices},
                                   STREAM_NEVER, rounds)
     measured["out= stream / ordinary time, by MiB moved"] = _rounded(wins)
-    choices["stream_out_min_bytes"] = _cutoff(wins)
+    choices["stream_out_min_bytes"] = _cutoff(wins, EDGE_MARGIN)
     why["stream_out_min_bytes"] = "stream / ordinary " + _cutoff_reason(wins)
 
     # 3. Streaming line by line or several pages at once, by bytes moved: the
-    # paged loop against the line-by-line one as tuned.
+    # paged loop against the line-by-line one as tuned, forward only.
     sizes = [k * size_mib for k in PAGED_SIZES]
-    progress(f"paged streaming: forward and backward, {', '.join(map(str, sizes))} MiB outputs")
-    wins = _ratios_by_bytes_moved(x_large, g_large, out_large, sizes, STREAM_PAGES,
+    progress(f"paged streaming: forward, {', '.join(map(str, sizes))} MiB outputs")
+    wins = _ratios_by_bytes_moved(x_large, None, out_large, sizes, STREAM_PAGES,
                                   {**STREAM_ALWAYS, **choices}, rounds)
     measured["paged / line-by-line streaming time, by MiB moved"] = _rounded(wins)
-    choices["stream_pages_min_bytes"] = _cutoff(wins)
+    choices["stream_pages_min_bytes"] = _cutoff(wins, MARGIN)
     why["stream_pages_min_bytes"] = "paged / line-by-line " + _cutoff_reason(wins)
 
     # 4. Streaming into fresh pages: the allocating forward, at the largest size.
@@ -382,26 +388,29 @@ def _rounded(ratios):
 
 def _ratios_by_bytes_moved(x, g, out, sizes, choices, other_choices, rounds):
     """{MiB moved: time under `choices` / under `other_choices`} of the
-    forward (MiB moved: twice the output's) and the backward (three times)
-    into out= of each size in MiB."""
+    forward (MiB moved: twice the output's) and, unless g is None, the
+    backward (three times) into out= of each size in MiB."""
     from ._api import leaky_relu, leaky_relu_backward
 
     ratios = {}
     for size in sizes:
         m = size * MIB // 4
-        for inputs, call in ((1, lambda: leaky_relu(x[:m], 0.01, out=out[:m])),
-                             (2, lambda: leaky_relu_backward(g[:m], x[:m], 0.01, out=out[:m]))):
+        calls = [(1, lambda: leaky_relu(x[:m], 0.01, out=out[:m]))]
+        if g is not None:
+            calls.append((2, lambda: leaky_relu_backward(g[:m], x[:m], 0.01, out=out[:m])))
+        for inputs, call in calls:
             times = _fastest({"one": _with(choices, call), "other": _with(other_choices, call)},
                              rounds)
             ratios[size * (inputs + 1)] = times["one"] / times["other"]
     return dict(sorted(ratios.items()))
 
 
-def _cutoff(ratios):
-    """The smallest size (bytes) from which the first choice won at every size measured."""
+def _cutoff(ratios, margin):
+    """The smallest size (bytes) from which the first choice won by `margin`
+    at every size measured."""
     cutoff = NEVER
     for size in sorted(ratios, reverse=True):
-        if ratios[size] >= MARGIN:
+        if ratios[size] >= margin:
             break
         cutoff = size * MIB
     return cutoff
@@ -414,7 +423,7 @@ def _cutoff_reason(ratios):
 
 def _parallel_cutoff(x, out, rounds):
     """(min_thread_elements, why, ratios): two threads from the smallest size
-    from which parallel calls won by PARALLEL_MARGIN at every size measured."""
+    from which parallel calls won by EDGE_MARGIN at every size measured."""
     from ._api import leaky_relu
 
     if THREAD_CAP < 2:
@@ -438,7 +447,7 @@ def _parallel_cutoff(x, out, rounds):
         kernels.configure(**previous)
     smallest = 20
     for log2 in sorted(ratios, reverse=True):
-        if ratios[log2] >= PARALLEL_MARGIN:
+        if ratios[log2] >= EDGE_MARGIN:
             break
         smallest = log2
     text = ", ".join(f"2^{k} {r:.2f}" for k, r in ratios.items())
