@@ -15,9 +15,10 @@
    counted). Target: <= 0.6x torch's.
 
 Both models of a pair start from the same weights and see the same batch.
-Timing is examples/torch_mlp.py's time_steps: each round runs the models
-step by step in turn, and each model's figure is its fastest round's mean
-(the target's measure). Printed with it: the fastest single steps, and the
+Timing is examples/torch_mlp.py's time_steps: each round builds the models
+afresh, in an order that rotates (the model built first in a process ran
+1-3% slower), runs them step by step in turn, and each model's figure is
+its fastest round's mean (the target's measure). Printed with it: the fastest single steps, and the
 spread of the per-round ratios (each round times both models under the same
 load, so a round's ratio is a paired measurement). With --control a second
 model with torch's activation runs in the same rounds: its ratio to the
@@ -73,11 +74,12 @@ def main():
           f"{'/ torch':>8} {'rounds / torch':>22}")
     for batch in args.batches:
         inputs, targets = synthetic_batch(batch, STEP_WIDTHS[0], seed=batch)
-        steps = {
-            name: make_step(make_model(activation, STEP_WIDTHS), inputs, targets)
+        make_steps = {
+            name: (lambda activation=activation:
+                   make_step(make_model(activation, STEP_WIDTHS), inputs, targets))
             for name, activation in contenders.items()
         }
-        best_round, best_step, round_means = time_steps(steps, args.rounds, args.seconds)
+        best_round, best_step, round_means = time_steps(make_steps, args.rounds, args.seconds)
         for name in contenders:
             if name == reference:
                 continue

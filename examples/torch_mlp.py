@@ -9,8 +9,8 @@ same weights; one uses torch's activation, the other leaky_kernel's. The
 script prints, for one SGD training step of each:
 
 - the step time (zero_grad, forward, cross entropy, backward, SGD step): the
-  fastest mean of `--rounds` rounds, each alternating the two models step by
-  step;
+  fastest mean of `--rounds` rounds, each building both models afresh and
+  alternating them step by step;
 - the bytes of the tensors the model's forward saves for the backward,
   counted with torch.autograd.graph.saved_tensors_hooks: torch's activation saves its
   input, leaky_kernel's a 1-bit mask of it (for tensors of at least
@@ -74,25 +74,35 @@ def saved_bytes(model, inputs, targets):
     return total
 
 
-def time_steps(steps, rounds, seconds_per_round):
+def time_steps(make_steps, rounds, seconds_per_round):
     """({name: fastest round's mean step time}, {name: fastest single step},
     {name: [each round's mean step time]}), in seconds, over `rounds` rounds.
-    A round runs the contenders' steps in turn, step by step (the order
-    rotating), so that load from other processes falls on all of them
-    alike; noise only ever slows a step down."""
-    for step in steps.values():
-        for _ in range(2):
-            step()
-    start = time.perf_counter()
-    for step in steps.values():
-        step()
-    per_round = max(1, round(seconds_per_round / (time.perf_counter() - start)))
-    best_round = dict.fromkeys(steps, float("inf"))
-    best_step = dict.fromkeys(steps, float("inf"))
-    round_means = {name: [] for name in steps}
-    names = list(steps)
-    for _ in range(rounds):
-        spent = dict.fromkeys(steps, 0.0)
+
+    `make_steps` maps each contender's name to a function that builds its
+    model and returns its step. Every round builds the models afresh, in an
+    order that rotates from round to round, then runs their steps in turn,
+    step by step (that order rotating too), so that load from other
+    processes falls on all of them alike; noise only ever slows a step down.
+    Rebuilding matters: in one process the model built first ran 1-3%
+    slower than identical ones built after it (bench/NOTES.md section 32)."""
+    names = list(make_steps)
+    best_round = dict.fromkeys(names, float("inf"))
+    best_step = dict.fromkeys(names, float("inf"))
+    round_means = {name: [] for name in names}
+    per_round = None
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        steps = {}
+        for name in order:
+            steps[name] = make_steps[name]()
+            for _ in range(2):
+                steps[name]()
+        if per_round is None:
+            start = time.perf_counter()
+            for step in steps.values():
+                step()
+            per_round = max(1, round(seconds_per_round / (time.perf_counter() - start)))
+        spent = dict.fromkeys(names, 0.0)
         for i in range(per_round):
             shift = i % len(names)
             for name in names[shift:] + names[:shift]:
@@ -104,6 +114,7 @@ def time_steps(steps, rounds, seconds_per_round):
         for name in names:
             round_means[name].append(spent[name] / per_round)
             best_round[name] = min(best_round[name], spent[name] / per_round)
+        del steps
     return best_round, best_step, round_means
 
 
@@ -145,15 +156,18 @@ def main(argv=None):
 
     widths = [args.width] * (args.layers + 1) + [CLASSES]
     inputs, targets = synthetic_batch(args.batch, args.width)
-    models = {name: make_model(act, widths) for name, act in ACTIVATIONS.items()}
-    memory = {name: saved_bytes(model, inputs, targets) for name, model in models.items()}
-    steps = {name: make_step(model, inputs, targets) for name, model in models.items()}
-    times, _, _ = time_steps(steps, args.rounds, args.seconds)
+    memory = {name: saved_bytes(make_model(act, widths), inputs, targets)
+              for name, act in ACTIVATIONS.items()}
+    times, _, _ = time_steps(
+        {name: (lambda act=act: make_step(make_model(act, widths), inputs, targets))
+         for name, act in ACTIVATIONS.items()},
+        args.rounds, args.seconds,
+    )
 
     print(f"MLP {' -> '.join(map(str, widths))}, batch {args.batch}, "
           f"{torch.get_num_threads()} threads, fastest of {args.rounds} rounds")
     print(f"{'activation':<20} {'step ms':>9} {'saved MiB':>10}")
-    for name in models:
+    for name in ACTIVATIONS:
         print(f"{name:<20} {times[name] * 1e3:>9.3f} {memory[name] / 2**20:>10.3f}")
     reference, ours = ACTIVATIONS
     print(f"leaky_kernel / torch: step time {times[ours] / times[reference]:.3f}, "
