@@ -445,3 +445,17 @@ def test_lazy_results_travel_to_another_process(run_python, tmp_path):
         "-c", code, str(tmp_path / "graph.pickle"), str(tmp_path / "expected.npy")
     )
     assert process.returncode == 0, process.stderr
+
+
+def test_the_ufuncs_names_lead_back_to_them_and_no_other_name_does():
+    from leaky_kernel import _ufunc
+
+    for n_threads in (1, 2):
+        for fresh_output in (True, False):
+            for ufunc in _ufunc.ufuncs(n_threads, fresh_output):
+                assert getattr(_ufunc, ufunc.__name__) is ufunc
+                assert pickle.loads(pickle.dumps(ufunc)) is ufunc
+    for name in ("leaky_relu_on_02_threads_into_new", "leaky_relu_on_2_threads_into_old",
+                 "leaky_relu_on__threads_into_new", "relu_on_2_threads_into_new", "ufuncs_"):
+        with pytest.raises(AttributeError, match=name):
+            getattr(_ufunc, name)

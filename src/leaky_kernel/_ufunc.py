@@ -17,8 +17,6 @@ float16 result is rounded once from float32, as on the direct path. No
 `signature` is passed, because Dask's elemwise refuses keywords other than
 out=, where=, dtype= and name=.
 """
-import re
-
 import numpy as np
 
 from ._dispatch import kernels
@@ -31,7 +29,22 @@ _UFUNCS: dict = {}
 # A ufunc is pickled by name, as a global of its module (Dask ships its tasks
 # to other processes that way), so each setting has its own name, which
 # __getattr__ below turns back into the ufunc.
-_NAME = re.compile(r"(leaky_relu|leaky_relu_backward)_on_(\d+)_threads_into_(new|out)")
+_KINDS = ("leaky_relu", "leaky_relu_backward")
+
+
+def _name(kind, n_threads, fresh_output):
+    return f"{kind}_on_{n_threads}_threads_into_{'new' if fresh_output else 'out'}"
+
+
+def _setting(name):
+    """(kind, n_threads, fresh_output) of a name that _name gives, else None."""
+    kind, _, rest = name.partition("_on_")
+    threads, _, into = rest.partition("_threads_into_")
+    if kind in _KINDS and threads.isdigit():
+        setting = (kind, int(threads), into == "new")
+        if _name(*setting) == name:
+            return setting
+    return None
 
 
 def ufuncs(n_threads, fresh_output):
@@ -39,9 +52,7 @@ def ufuncs(n_threads, fresh_output):
     key = (n_threads, fresh_output)
     pair = _UFUNCS.get(key)
     if pair is None:
-        into = "new" if fresh_output else "out"
-        names = [f"{kind}_on_{n_threads}_threads_into_{into}"
-                 for kind in ("leaky_relu", "leaky_relu_backward")]
+        names = [_name(kind, n_threads, fresh_output) for kind in _KINDS]
         pair = _UFUNCS[key] = kernels.ufuncs(n_threads, fresh_output, *names)
         for ufunc in pair:
             ufunc.__module__ = __name__
@@ -51,10 +62,10 @@ def ufuncs(n_threads, fresh_output):
 def __getattr__(name):
     """The ufunc of a name that `ufuncs` gave, as unpickling asks for it; one
     made here takes this process's thread cap."""
-    match = _NAME.fullmatch(name)
-    if match is None:
+    setting = _setting(name)
+    if setting is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    kind, n_threads, fresh_output = match[1], int(match[2]), match[3] == "new"
+    kind, n_threads, fresh_output = setting
     pair = _UFUNCS.get((n_threads, fresh_output))
     if pair is None:
         pair = ufuncs(call_threads(n_threads), fresh_output)
