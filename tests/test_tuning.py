@@ -163,3 +163,22 @@ def test_a_cutoff_needs_a_win_by_the_margin_at_every_larger_size():
     assert _tuning._cutoff(ratios, 0.97) == 2 * mib
     assert _tuning._cutoff(ratios, 0.90) == 8 * mib
     assert _tuning._cutoff({2: 0.5, 4: 0.98}, 0.97) == never
+
+
+@pytest.mark.parametrize(
+    "arguments, error, message",
+    [
+        ({"rounds": 0}, ValueError, "rounds must be at least 1, got 0"),
+        ({"size_mib": -1}, ValueError, "size_mib must be at least 1, got -1"),
+        ({"size_mib": 1.5}, TypeError, "size_mib must be an int, got float"),
+        ({"rounds": True}, TypeError, "rounds must be an int, got bool"),
+    ],
+)
+def test_tune_rejects_bad_arguments_and_changes_nothing(tmp_path, monkeypatch, arguments,
+                                                         error, message):
+    monkeypatch.setenv("LEAKY_KERNEL_CACHE_DIR", str(tmp_path))
+    before = lk._dispatch.kernels.get_configuration()
+    with pytest.raises(error, match=message):
+        lk.tune(progress=None, **arguments)
+    assert lk._dispatch.kernels.get_configuration() == before
+    assert not (tmp_path / "wisdom.json").exists()

@@ -291,6 +291,11 @@ def tune(rounds=9, size_mib=64, progress=print):
     paged loop is measured up to 4 x size_mib."""
     from ._api import leaky_relu, leaky_relu_backward
 
+    for name, value in (("rounds", rounds), ("size_mib", size_mib)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     progress = progress or (lambda *args: None)
     rng = np.random.default_rng(0)
     n = size_mib * MIB // 4
