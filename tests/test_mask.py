@@ -400,16 +400,18 @@ def test_bad_calls_change_nothing():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [8, 65, 127, 200, 4096 + 13])
-def test_streamed_mask_kernels_at_every_offset_from_a_cache_line(level_kernels, dtype, n):
-    """Streaming into an out that starts off a cache line shifts the mask bits
-    against line-aligned groups (_mask.h); every offset, 1 and 2 threads."""
+@pytest.mark.parametrize("stores", [STREAM_ALWAYS, STREAM_NEVER], ids=["streamed", "stored"])
+def test_mask_kernels_at_every_offset_from_a_cache_line(level_kernels, dtype, n, stores):
+    """An out that starts off a cache line, apart from the inputs, is written
+    in line-aligned groups whose bits shift against the mask (_mask.h); in
+    place it is not. Every offset, 1 and 2 threads, both store kinds."""
     name = KERNEL_NAMES[np.dtype(dtype)]
     itemsize = np.dtype(dtype).itemsize
     rng = np.random.default_rng(n)
     x, g = random_operand(rng, n, dtype), random_operand(rng, n, dtype)
     expected_y, expected_mask = reference.leaky_relu_forward_mask(x, 0.3)
     expected_grad = reference.leaky_relu_backward(g, x, 0.3)
-    with kernel_choices(level_kernels, **STREAM_ALWAYS, min_thread_elements=64):
+    with kernel_choices(level_kernels, **stores, min_thread_elements=64):
         for offset in range(64 // itemsize):
             buffer = np.empty(n + 2 * 64 // itemsize, dtype)
             start = (-buffer.ctypes.data % 64) // itemsize + offset
@@ -419,4 +421,10 @@ def test_streamed_mask_kernels_at_every_offset_from_a_cache_line(level_kernels, 
                 level_kernels.forward_mask[name](x, out, mask, 0.3, n_threads, False)
                 assert bits_equal(out, expected_y) and bits_equal(mask, expected_mask), offset
                 level_kernels.backward_mask[name](g, expected_mask, out, 0.3, n_threads, False)
+                assert bits_equal(out, expected_grad), offset
+                out[:] = x
+                level_kernels.forward_mask[name](out, out, mask, 0.3, n_threads, False)
+                assert bits_equal(out, expected_y) and bits_equal(mask, expected_mask), offset
+                out[:] = g
+                level_kernels.backward_mask[name](out, expected_mask, out, 0.3, n_threads, False)
                 assert bits_equal(out, expected_grad), offset

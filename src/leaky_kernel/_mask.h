@@ -291,28 +291,39 @@ static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *o
     lk_backward_bits64_##T(g, word, out, slope, stream);                              \
 }                                                                                     \
                                                                                       \
-static inline uint64_t lk_forward_group_##T(const T *x, T *out, lk_vec_##sfx slope)   \
+static inline uint64_t lk_forward_group_##T(const T *x, T *out, lk_vec_##sfx slope,  \
+                                             int stream)                              \
 {                                                                                     \
-    return lk_forward_bits64_##T(x, out, slope, 2);                                   \
+    return lk_forward_bits64_##T(x, out, slope, stream ? 2 : 0);                      \
 }                                                                                     \
                                                                                       \
 static inline void lk_backward_group_##T(const T *g, uint64_t bits, T *out,           \
-                                         lk_vec_##sfx slope)                          \
+                                         lk_vec_##sfx slope, int stream)              \
 {                                                                                     \
-    lk_backward_bits64_##T(g, bits, out, slope, 2);                                   \
+    lk_backward_bits64_##T(g, bits, out, slope, stream ? 2 : 0);                      \
 }
 
-/* AVX2 and AVX-512, streaming into an `out` that does not start on a cache
- * line (NumPy aligns to 16 bytes only): stores of less than a vector ran
+/* AVX2 and AVX-512, into an `out` that does not start on a cache line
+ * (NumPy aligns to 16 bytes only): streamed stores of less than a vector ran
  * 1.4-1.6x slower than whole-line ones on the Xeon measured (bench/NOTES.md
- * section 27). So
- * these loops take 64-element groups that start `h` elements in, where out
- * is line-aligned, and shift the group's bits against the mask bytes, which
+ * section 27), and ordinary vector stores that straddle two lines cost
+ * in-cache calls up to a quarter of their time (section 32). So these loops
+ * take 64-element groups that start `h` elements in, where out is
+ * line-aligned, and shift the group's bits against the mask bytes, which
  * start at element 0: mask word j holds the previous group's top h bits and
  * this group's other bits. Elements before the first group and after the
  * last go through the byte loop with ordinary stores; the byte loop
- * recomputes the few elements both touch, which is harmless as streaming
- * never writes in place. */
+ * recomputes the few elements both touch, so `out` must not overlap the
+ * inputs (lk_mask_apart). */
+/* Whether out's bytes lie apart from both inputs' (the second may be NULL). */
+static inline int lk_mask_apart(const void *out, size_t out_bytes, const void *a,
+                                size_t a_bytes, const void *b, size_t b_bytes)
+{
+    const char *o = (const char *)out, *pa = (const char *)a, *pb = (const char *)b;
+    return (o + out_bytes <= pa || pa + a_bytes <= o)
+        && (b == NULL || o + out_bytes <= pb || pb + b_bytes <= o);
+}
+
 /* Mask bytes byte .. byte+7 as a word, those past nbytes read as 0. */
 static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nbytes,
                                        Py_ssize_t byte)
@@ -328,7 +339,8 @@ static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nby
 #define LK_DEFINE_MASK_LINES(T, sfx)                                              \
 static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
                                             Py_ssize_t nbytes, lk_vec_##sfx slope,    \
-                                            int prefetch, Py_ssize_t prefetch_bytes)  \
+                                            int stream, int prefetch,                 \
+                                            Py_ssize_t prefetch_bytes)                \
 {                                                                                     \
     const Py_ssize_t n = 8 * nbytes;                                                  \
     const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
@@ -338,7 +350,7 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
         carry |= (uint64_t)(x[i] > 0) << i;                                           \
     for (e = h; e + 64 <= n; e += 64, j++) {                                          \
         lk_prefetch_ahead(x + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
-        uint64_t word = lk_forward_group_##T(x + e, out + e, slope);                  \
+        uint64_t word = lk_forward_group_##T(x + e, out + e, slope, stream);          \
         uint64_t mask_word = carry | (word << h);                                     \
         memcpy(mask + 8 * j, &mask_word, 8);                                          \
         carry = word >> (64 - h);                                                     \
@@ -351,8 +363,8 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
                                                                                       \
 static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *mask,   \
                                              T *out, Py_ssize_t nbytes,               \
-                                             lk_vec_##sfx slope, int prefetch,        \
-                                             Py_ssize_t prefetch_bytes)               \
+                                             lk_vec_##sfx slope, int stream,          \
+                                             int prefetch, Py_ssize_t prefetch_bytes) \
 {                                                                                     \
     const Py_ssize_t n = 8 * nbytes;                                                  \
     const int h = (int)(((64 - (uintptr_t)out % 64) % 64) / sizeof(T));               \
@@ -361,7 +373,7 @@ static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *ma
         uint64_t bits = (lk_mask_word_at(mask, nbytes, 8 * j) >> h)                    \
                       | (lk_mask_word_at(mask, nbytes, 8 * j + 8) << (64 - h));        \
         lk_prefetch_ahead(g + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
-        lk_backward_group_##T(g + e, bits, out + e, slope);                           \
+        lk_backward_group_##T(g + e, bits, out + e, slope, stream);                   \
     }                                                                                 \
     for (int b = 0; j > 0 && b * 8 < h; b++)                                          \
         lk_backward8_##T(g + 8 * b, mask[b], out + 8 * b, slope, 0);                  \
@@ -376,8 +388,10 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
-    if (LK_STREAMS_LINES(stream, out))                                                \
-        b = lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, prefetch,         \
+    if (LK_IN_LINES(out, 8 * nbytes * sizeof(T), x, 8 * nbytes * sizeof(T), mask,    \
+                    (size_t)nbytes))                                                  \
+        b = lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, stream,           \
+                                      stream ? prefetch : LK_PREFETCH_NONE,           \
                                       prefetch_bytes);                                \
     else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
@@ -401,8 +415,10 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
-    if (LK_STREAMS_LINES(stream, out))                                                \
-        b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, prefetch,        \
+    if (LK_IN_LINES(out, 8 * nbytes * sizeof(T), g, 8 * nbytes * sizeof(T), mask,    \
+                    (size_t)nbytes))                                                  \
+        b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, stream,          \
+                                       stream ? prefetch : LK_PREFETCH_NONE,          \
                                        prefetch_bytes);                               \
     else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
@@ -429,15 +445,16 @@ LK_DEFINE_MASK_WORDS(double, pd)
 #if defined(LK_MASK_512) || defined(__AVX2__)
 LK_DEFINE_MASK_LINES(float, ps)
 LK_DEFINE_MASK_LINES(double, pd)
-/* Streamed into an out off a line boundary: the line-aligned loops above. */
-#  define LK_STREAMS_LINES(stream, out) ((stream) && (uintptr_t)(out) % 64 != 0)
+/* An out off a line boundary, apart from the inputs: the line-aligned loops above. */
+#  define LK_IN_LINES(out, out_bytes, a, a_bytes, b, b_bytes) \
+       ((uintptr_t)(out) % 64 != 0 && lk_mask_apart(out, out_bytes, a, a_bytes, b, b_bytes))
 #else
 /* SSE2's 16-byte vectors are whole at any 16-byte boundary. */
-#  define LK_STREAMS_LINES(stream, out) 0
-#  define lk_mask_forward_lines_float(x, out, mask, nbytes, slope, kind, bytes) 0
-#  define lk_mask_forward_lines_double(x, out, mask, nbytes, slope, kind, bytes) 0
-#  define lk_mask_backward_lines_float(g, mask, out, nbytes, slope, kind, bytes) 0
-#  define lk_mask_backward_lines_double(g, mask, out, nbytes, slope, kind, bytes) 0
+#  define LK_IN_LINES(out, out_bytes, a, a_bytes, b, b_bytes) 0
+#  define lk_mask_forward_lines_float(x, out, mask, nbytes, slope, stream, kind, bytes) 0
+#  define lk_mask_forward_lines_double(x, out, mask, nbytes, slope, stream, kind, bytes) 0
+#  define lk_mask_backward_lines_float(g, mask, out, nbytes, slope, stream, kind, bytes) 0
+#  define lk_mask_backward_lines_double(g, mask, out, nbytes, slope, stream, kind, bytes) 0
 #endif
 LK_DEFINE_MASK_LOOPS(float, ps)
 LK_DEFINE_MASK_LOOPS(double, pd)
