@@ -273,6 +273,26 @@ static inline void lk_backward_bits64_##T(const T *g, uint64_t bits, T *out,    
     }                                                                                 \
 }
 
+/* The forward's mask words, eight at a time (512 elements): one store where
+ * eight took a fifth of an in-cache forward's time, each holding a
+ * store-buffer entry while the vector stores wait for their lines
+ * (bench/NOTES.md section 32). */
+static inline void lk_store_words8(unsigned char *mask, const uint64_t *w)
+{
+#if defined(LK_MASK_512)
+    _mm512_storeu_si512((void *)mask, _mm512_set_epi64((long long)w[7], (long long)w[6],
+        (long long)w[5], (long long)w[4], (long long)w[3], (long long)w[2], (long long)w[1],
+        (long long)w[0]));
+#elif defined(__AVX2__)
+    _mm256_storeu_si256((__m256i *)mask, _mm256_set_epi64x((long long)w[3], (long long)w[2],
+                                                           (long long)w[1], (long long)w[0]));
+    _mm256_storeu_si256((__m256i *)(mask + 32), _mm256_set_epi64x(
+        (long long)w[7], (long long)w[6], (long long)w[5], (long long)w[4]));
+#else
+    memcpy(mask, w, 64);
+#endif
+}
+
 /* For both: whole mask words, and the groups of the line-aligned loops below,
  * whose 64 elements start on a line of out and stream whole vectors. */
 #define LK_DEFINE_MASK_WORDS(T, sfx)                                                  \
@@ -281,6 +301,15 @@ static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,    
 {                                                                                     \
     uint64_t word = lk_forward_bits64_##T(x, out, slope, stream);                     \
     memcpy(mask, &word, 8); /* one store: a store per byte was 1.7x slower */         \
+}                                                                                     \
+                                                                                      \
+static inline void lk_forward512_##T(const T *x, T *out, unsigned char *mask,         \
+                                     lk_vec_##sfx slope, int stream)                  \
+{                                                                                     \
+    uint64_t words[8];                                                                \
+    for (int k = 0; k < 8; k++)                                                       \
+        words[k] = lk_forward_bits64_##T(x + 64 * k, out + 64 * k, slope, stream);    \
+    lk_store_words8(mask, words);                                                     \
 }                                                                                     \
                                                                                       \
 static inline void lk_backward64_##T(const T *g, const unsigned char *mask, T *out,   \
@@ -336,8 +365,19 @@ static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nby
     return word;
 }
 
+/* The line-aligned loops are compiled once per store kind: with the kind a
+ * run-time value, every vector store tested it, and an in-cache forward
+ * into an out off a line took 1.2-1.4x as long (bench/NOTES.md section 32). */
+#if defined(__GNUC__)
+#  define LK_ALWAYS_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#  define LK_ALWAYS_INLINE static __forceinline
+#else
+#  define LK_ALWAYS_INLINE static inline
+#endif
+
 #define LK_DEFINE_MASK_LINES(T, sfx)                                              \
-static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
+LK_ALWAYS_INLINE Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *mask,  \
                                             Py_ssize_t nbytes, lk_vec_##sfx slope,    \
                                             int stream, int prefetch,                 \
                                             Py_ssize_t prefetch_bytes)                \
@@ -348,7 +388,18 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
     Py_ssize_t e, j = 0;                                                              \
     for (int i = 0; i < h && i < n; i++)                                              \
         carry |= (uint64_t)(x[i] > 0) << i;                                           \
-    for (e = h; e + 64 <= n; e += 64, j++) {                                          \
+    for (e = h; e + 512 <= n; e += 512, j += 8) {                                     \
+        uint64_t words[8];                                                            \
+        for (int k = 0; k < 8; k++) {                                                 \
+            lk_prefetch_ahead(x + e + 64 * k, 64 * sizeof(T), prefetch, prefetch_bytes); \
+            uint64_t word = lk_forward_group_##T(x + e + 64 * k, out + e + 64 * k,    \
+                                                 slope, stream);                      \
+            words[k] = carry | (word << h);                                           \
+            carry = word >> (64 - h);                                                 \
+        }                                                                             \
+        lk_store_words8(mask + 8 * j, words);                                         \
+    }                                                                                 \
+    for (; e + 64 <= n; e += 64, j++) {                                               \
         lk_prefetch_ahead(x + e, 64 * sizeof(T), prefetch, prefetch_bytes);           \
         uint64_t word = lk_forward_group_##T(x + e, out + e, slope, stream);          \
         uint64_t mask_word = carry | (word << h);                                     \
@@ -361,7 +412,7 @@ static Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsigned char *m
     return 8 * j;                                                                     \
 }                                                                                     \
                                                                                       \
-static Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *mask,   \
+LK_ALWAYS_INLINE Py_ssize_t lk_mask_backward_lines_##T(const T *g, const unsigned char *mask,   \
                                              T *out, Py_ssize_t nbytes,               \
                                              lk_vec_##sfx slope, int stream,          \
                                              int prefetch, Py_ssize_t prefetch_bytes) \
@@ -390,17 +441,21 @@ static void lk_mask_forward_##T(const T *x, T *out, unsigned char *mask,        
     Py_ssize_t b = 0;                                                                 \
     if (LK_IN_LINES(out, 8 * nbytes * sizeof(T), x, 8 * nbytes * sizeof(T), mask,    \
                     (size_t)nbytes))                                                  \
-        b = lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, stream,           \
-                                      stream ? prefetch : LK_PREFETCH_NONE,           \
-                                      prefetch_bytes);                                \
+        b = stream ? lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, 1,       \
+                                               prefetch, prefetch_bytes)              \
+                   : lk_mask_forward_lines_##T(x, out, mask, nbytes, vslope, 0,       \
+                                               LK_PREFETCH_NONE, 0);                  \
     else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
             lk_prefetch_ahead(x + 8 * b, 64 * sizeof(T), prefetch, prefetch_bytes);   \
             lk_forward64_##T(x + 8 * b, out + 8 * b, mask + b, vslope, streamed);     \
         }                                                                             \
-    else                                                                              \
+    else {                                                                            \
+        for (; b + 64 <= nbytes; b += 64)                                             \
+            lk_forward512_##T(x + 8 * b, out + 8 * b, mask + b, vslope, 0);           \
         for (; b + 8 <= nbytes; b += 8)                                               \
             lk_forward64_##T(x + 8 * b, out + 8 * b, mask + b, vslope, 0);            \
+    }                                                                                 \
     for (; b < nbytes; b++)                                                           \
         mask[b] = (unsigned char)lk_forward8_##T(x + 8 * b, out + 8 * b, vslope,      \
                                                  streamed);                           \
@@ -415,10 +470,11 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
     const lk_vec_##sfx vslope = LK_OP(set1, sfx)(slope);                              \
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
-    if (LK_IN_LINES(out, 8 * nbytes * sizeof(T), g, 8 * nbytes * sizeof(T), mask,    \
-                    (size_t)nbytes))                                                  \
-        b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, stream,          \
-                                       stream ? prefetch : LK_PREFETCH_NONE,          \
+    /* With ordinary stores the backward's line-aligned loop, which reads each  \
+     * mask word twice to shift it, lost to straddling stores (section 32). */  \
+    if (stream && LK_IN_LINES(out, 8 * nbytes * sizeof(T), g, 8 * nbytes * sizeof(T),   \
+                              mask, (size_t)nbytes))                                  \
+        b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, 1, prefetch,     \
                                        prefetch_bytes);                               \
     else if (streamed)                                                                \
         for (; b + 8 <= nbytes; b += 8) {                                             \
