@@ -388,7 +388,9 @@ LK_ALWAYS_INLINE Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsign
     Py_ssize_t e, j = 0;                                                              \
     for (int i = 0; i < h && i < n; i++)                                              \
         carry |= (uint64_t)(x[i] > 0) << i;                                           \
-    for (e = h; e + 512 <= n; e += 512, j += 8) {                                     \
+    /* Streaming, the vector stores do not wait for their lines: one mask word   \
+     * at a time ran steadier there (section 32). */                             \
+    for (e = h; !stream && e + 512 <= n; e += 512, j += 8) {                          \
         uint64_t words[8];                                                            \
         for (int k = 0; k < 8; k++) {                                                 \
             lk_prefetch_ahead(x + e + 64 * k, 64 * sizeof(T), prefetch, prefetch_bytes); \
