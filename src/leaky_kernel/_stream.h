@@ -184,33 +184,34 @@ LK_DEFINE_STREAM_SELECT_PAGES(lk_stream_select_pages_double, lk_stream_select_do
  * written with streaming stores, no prefetch: line by line, or with `pages`
  * > 1 that many pages at a time with their lines interleaved, as the paged
  * select goes. */
+/* One line of the move from element k: out = a, or a | b. */
+static inline void lk_move_line(const float *a, const float *b, float *out, Py_ssize_t k)
+{
+    for (Py_ssize_t j = k; j < k + LK_LINE_BYTES / (Py_ssize_t)sizeof(float);
+         j += LK_STREAM_BYTES / (Py_ssize_t)sizeof(float)) {
+        lk_vec_ps v = LK_OP(loadu, ps)(a + j);
+        if (b)
+            v = LK_OP(or, ps)(v, LK_OP(loadu, ps)(b + j));
+        LK_OP(stream, ps)(out + j, v);
+    }
+}
+
 static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n, int pages)
 {
-    const Py_ssize_t width = LK_STREAM_BYTES / sizeof(float);
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(float);
     const Py_ssize_t page = LK_PAGE_BYTES / sizeof(float);
     const Py_ssize_t align = pages > 1 ? LK_PAGE_BYTES : LK_LINE_BYTES;
     const uint32_t *ia = (const uint32_t *)a, *ib = (const uint32_t *)b;
     uint32_t *iout = (uint32_t *)out;
-    Py_ssize_t i = 0, l, p, k;
+    Py_ssize_t i = 0, l, p;
     for (; i < n && ((uintptr_t)(out + i) % align) != 0; i++)
         iout[i] = ia[i] | (b ? ib[i] : 0);
     for (; pages > 1 && i + pages * page <= n; i += pages * page)
         for (l = i; l < i + page; l += line)
             for (p = l; p < l + pages * page; p += page)
-                for (k = p; k < p + line; k += width) {
-                    lk_vec_ps v = LK_OP(loadu, ps)(a + k);
-                    if (b)
-                        v = LK_OP(or, ps)(v, LK_OP(loadu, ps)(b + k));
-                    LK_OP(stream, ps)(out + k, v);
-                }
+                lk_move_line(a, b, out, p);
     for (; i + line <= n; i += line)
-        for (k = i; k < i + line; k += width) {
-            lk_vec_ps v = LK_OP(loadu, ps)(a + k);
-            if (b)
-                v = LK_OP(or, ps)(v, LK_OP(loadu, ps)(b + k));
-            LK_OP(stream, ps)(out + k, v);
-        }
+        lk_move_line(a, b, out, i);
     for (; i < n; i++)
         iout[i] = ia[i] | (b ? ib[i] : 0);
 }
