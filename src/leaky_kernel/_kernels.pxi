@@ -26,7 +26,7 @@ output (not in place) large enough is written with non-temporal stores
 
 Every choice that depends on the machine (the streaming cutoffs for a
 caller's out= and for a freshly allocated result, the size from which a
-streamed select walks several pages at once, the software prefetch, the
+streamed forward walks several pages at once, the software prefetch, the
 elements a thread must have) is a field of `Tuning`, which _tuning.py sets
 through `configure`. A call copies it once, holding the GIL, before it starts:
 changing it while another thread is inside a kernel only affects later calls.

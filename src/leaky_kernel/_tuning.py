@@ -132,13 +132,20 @@ def check_choices(choices):
         if name == "prefetch":
             if value not in PREFETCH_KINDS:
                 raise ValueError(f"prefetch must be one of {PREFETCH_KINDS}, got {value!r}")
-        elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        elif not 0 <= value <= NEVER or (name == "min_thread_elements" and value < 1):
+            checked[name] = value
+            continue
+        _require_int(name, value)
+        if not 0 <= value <= NEVER or (name == "min_thread_elements" and value < 1):
             raise ValueError(f"{name} must be an int from {int(name == 'min_thread_elements')} "
                              f"to {NEVER}, got {value}")
-        checked[name] = value if name == "prefetch" else int(value)
+        checked[name] = int(value)
     return checked
+
+
+def _require_int(name, value):
+    """TypeError naming `name` unless value is an int (bool is not)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
 
 
 def parse_choices(text):
@@ -292,8 +299,7 @@ def tune(rounds=9, size_mib=64, progress=print):
     from ._api import leaky_relu, leaky_relu_backward
 
     for name, value in (("rounds", rounds), ("size_mib", size_mib)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        _require_int(name, value)
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     progress = progress or (lambda *args: None)
@@ -410,15 +416,21 @@ def _ratios_by_bytes_moved(x, g, out, sizes, choices, other_choices, rounds):
     return dict(sorted(ratios.items()))
 
 
-def _cutoff(ratios, margin):
-    """The smallest size (bytes) from which the first choice won by `margin`
-    at every size measured."""
-    cutoff = NEVER
+def _smallest_winner(ratios, margin):
+    """The smallest size from which the first choice won by `margin` at every
+    size measured, or None: {size: time with it / time without} keys sizes."""
+    smallest = None
     for size in sorted(ratios, reverse=True):
         if ratios[size] >= margin:
             break
-        cutoff = size * MIB
-    return cutoff
+        smallest = size
+    return smallest
+
+
+def _cutoff(ratios, margin):
+    """_smallest_winner of ratios keyed by MiB, in bytes (NEVER if none)."""
+    smallest = _smallest_winner(ratios, margin)
+    return NEVER if smallest is None else smallest * MIB
 
 
 def _cutoff_reason(ratios):
@@ -450,11 +462,9 @@ def _parallel_cutoff(x, out, rounds):
             ratios[log2] = round(times[THREAD_CAP] / times[1], 3)
     finally:
         kernels.configure(**previous)
-    smallest = 20
-    for log2 in sorted(ratios, reverse=True):
-        if ratios[log2] >= EDGE_MARGIN:
-            break
-        smallest = log2
+    smallest = _smallest_winner(ratios, EDGE_MARGIN)
+    if smallest is None:
+        smallest = 20  # parallel from 2^20 elements, past every size measured
     text = ", ".join(f"2^{k} {r:.2f}" for k, r in ratios.items())
     return (1 << smallest) // 2, f"parallel / serial time: {text}", ratios
 
