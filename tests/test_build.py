@@ -42,9 +42,15 @@ def test_command_line_self_check_passes(run_python):
         f"at most {THREAD_CAP})"
     ) in lines
     assert f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})" in lines
-    # Each tuning choice with its value and where it came from.
-    for name in lk.get_tuning():
-        assert any(line.startswith(f"    {name} = ") for line in lines), name
+    # Each route's plan and where it came from, and the thread cutoff.
+    plans, reasons = lk.get_tuning()["plans"]
+    for name in plans:
+        at = lines.index(f"    {name}: " + "; ".join(
+            f"{v} from {start / (1 << 20):.4g} MiB moved" if start else v
+            for start, v in plans[name]))
+        assert lines[at + 1] == f"        ({reasons[name]})"
+    value, why = lk.get_tuning()["min_thread_elements"]
+    assert f"    threads take at least {value} elements ({why})" in lines
     # Every level, store variant and the public API, each named as checked.
     for level in LEVELS:
         for variant in ("ordinary stores", "streaming stores, prefetch none",

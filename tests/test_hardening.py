@@ -14,7 +14,7 @@ import pytest
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import kernels
-from leaky_kernel._testing import bits_equal
+from leaky_kernel._testing import bits_equal, kernel_configuration
 from leaky_kernel._threads import THREAD_CAP
 
 requires_openmp = pytest.mark.skipif(not lk.openmp_enabled(), reason="serial build")
@@ -343,7 +343,7 @@ def test_changing_the_tuning_while_kernels_run_changes_no_result():
                      "min_thread_elements": 1 << 14}]
         i = 0
         while not stop.is_set():
-            kernels.configure(**variants[i % 2])
+            kernels.configure(**kernel_configuration(variants[i % 2]))
             i += 1
 
     previous = kernels.get_configuration()

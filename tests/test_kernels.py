@@ -172,7 +172,7 @@ import numpy as np
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, load
-from leaky_kernel._testing import bits_equal, random_operand
+from leaky_kernel._testing import STREAM_ALWAYS, bits_equal, kernel_configuration, random_operand
 
 libc = ctypes.CDLL(None, use_errno=True)
 PROT_NONE = 0
@@ -193,7 +193,7 @@ def ending_at_unreadable_page(values):
 rng = np.random.default_rng(0)
 for level in LEVELS:
     # the streaming loops too, at every size
-    load(level).configure(stream_out_min_bytes=0, stream_fresh_min_bytes=0)
+    load(level).configure(**kernel_configuration(STREAM_ALWAYS))
 for dtype, name in ((np.float32, "float"), (np.float64, "double")):
     for n in range(1, 80):
         for step in (1, 2):

@@ -3,8 +3,11 @@
     python -m leaky_kernel          print the configuration, then check every
                                     kernel path against the oracle (exit 1 on
                                     any mismatch)
-    python -m leaky_kernel tune     measure the tuning choices on this machine
-                                    and store them as wisdom
+    python -m leaky_kernel tune     measure the tuning choices on this machine,
+                                    check them and store them as wisdom
+    python -m leaky_kernel tune --verify
+                                    time the choices in force against every
+                                    variant again and print the regret table
 """
 import argparse
 import sys
@@ -151,10 +154,41 @@ def print_configuration():
     print(f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})")
     print(f"  CPU:     {_tuning.cpu_model()}")
     print(f"  numpy:   {np.__version__}")
-    print("  tuning:")
-    for name, (value, why) in lk.get_tuning().items():
-        shown = "never" if value == _tuning.NEVER else value
-        print(f"    {name} = {shown}: {why}")
+    print(f"  tuning (wisdom: {_tuning.wisdom_path()}):")
+    print(describe_tuning())
+
+
+def mib(nbytes):
+    """Bytes as a person reads them: '1.5 MiB', or 'never'."""
+    if nbytes >= _tuning.NEVER:
+        return "never"
+    return f"{nbytes / _tuning.MIB:.4g} MiB"
+
+
+def describe_plan(bands):
+    return "; ".join(f"{variant} from {mib(start)} moved" if start else variant
+                     for start, variant in bands)
+
+
+def describe_tuning():
+    tuning = lk.get_tuning()
+    plans, reasons = tuning["plans"]
+    lines = []
+    for name in _tuning.ROUTES:
+        lines.append(f"    {name}: {describe_plan(plans[name])}")
+        lines.append(f"        ({reasons[name]})")
+    value, why = tuning["min_thread_elements"]
+    lines.append(f"    threads take at least {value} elements ({why})")
+    return "\n".join(lines)
+
+
+def print_regret(table):
+    """A regret table: {route: {bytes moved: plan time / fastest variant's}}."""
+    for name, regrets in table.items():
+        worst = max(regrets.values())
+        cells = ", ".join(f"{mib(int(b))} {r:.2f}" for b, r in sorted(regrets.items(),
+                                                                      key=lambda i: int(i[0])))
+        print(f"  {name}: worst {worst:.2f}; by bytes moved: {cells}")
 
 
 def check():
@@ -170,13 +204,23 @@ def check():
     return 0
 
 
-def tune():
-    print(f"tuning leaky_kernel {lk.__version__} for: {_tuning.machine_key()}")
-    entry = lk.tune(progress=lambda line: print("  measuring " + line))
+def tune(verify):
+    print(f"{'verifying' if verify else 'tuning'} leaky_kernel {lk.__version__} for: "
+          f"{_tuning.machine_key()}")
+    try:
+        if verify:
+            table = _tuning.verify(progress=lambda line: print("  measuring " + line))
+            print("regret (time with the plans in force / the fastest variant's):")
+            print_regret(table)
+            return 0
+        entry = lk.tune(progress=lambda line: print("  measuring " + line))
+    except (_tuning.MachineBusy, OSError) as exc:
+        print(f"nothing stored: {exc}", file=sys.stderr)
+        return 1
     print(f"wisdom written to {_tuning.wisdom_path()}")
-    for name, value in entry["choices"].items():
-        shown = "never" if value == _tuning.NEVER else value
-        print(f"  {name} = {shown}: {entry['why'][name]}")
+    print(describe_tuning())
+    print("regret (time with the plans / the fastest variant's), as measured:")
+    print_regret(entry["regret"])
     return 0
 
 
@@ -188,13 +232,16 @@ def main(argv=None):
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("check", help="the default: configuration and self-check")
-    commands.add_parser(
+    tune_parser = commands.add_parser(
         "tune",
-        help="measure the tuning choices on this machine (a few seconds, about 256 MiB) "
-        "and store them as wisdom in the user's cache directory",
+        help=f"measure the tuning choices on this machine (a minute or two, about "
+        f"{_tuning.TUNE_MEMORY_MIB} MiB) and store them as wisdom in the user's cache directory",
     )
+    tune_parser.add_argument("--verify", action="store_true",
+                             help="time the plans in force against every variant again and "
+                             "print the regret table; store nothing")
     arguments = parser.parse_args(argv)
-    return tune() if arguments.command == "tune" else check()
+    return tune(arguments.verify) if arguments.command == "tune" else check()
 
 
 if __name__ == "__main__":

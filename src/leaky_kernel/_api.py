@@ -1,10 +1,13 @@
 """leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
+import math
+
 import numpy as np
 
 from . import _ufunc
 from ._dispatch import by_dtype, kernels
 from ._layout import common_2d, deliver_result, kernel_operand, kernel_writes_directly
 from ._threads import call_threads
+from ._tuning import fit_before
 from ._validation import (
     DEFAULT_SLOPE,
     backward_operands,
@@ -60,6 +63,7 @@ def leaky_relu(
     num_threads = check_num_threads(num_threads)
     x, slope, dtype = forward_operands(x, negative_slope, alpha)
     shape = tuple(x.shape)
+    fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
         check_out(out, dtype, shape)
     where = check_where(where, shape)
@@ -101,6 +105,7 @@ def leaky_relu_backward(
         grad_output, x, negative_slope, alpha, x_is_output
     )
     shape = broadcast_shape(grad_output, x)
+    fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
         check_out(out, dtype, shape)
     where = check_where(where, shape)

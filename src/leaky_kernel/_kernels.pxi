@@ -24,13 +24,14 @@ vectorises; they need ``-O3 -fno-trapping-math`` (bench/NOTES.md). A separate
 output (not in place) large enough is written with non-temporal stores
 (_stream.h), which skip reading the output's cache lines before writing them.
 
-Every choice that depends on the machine (the streaming cutoffs for a
-caller's out= and for a freshly allocated result, the size from which a
-streamed forward walks several pages at once, the software prefetch, the
-elements a thread must have) is a field of `Tuning`, which _tuning.py sets
-through `configure`. A call copies it once, holding the GIL, before it starts:
-changing it while another thread is inside a kernel only affects later calls.
-No choice changes a computed bit.
+Every choice that depends on the machine is a field of `Tuning`, which
+_tuning.py sets through `configure`: for each route (forward or backward,
+into a caller's out= or a fresh result, serial or parallel), bands of bytes
+moved, each with its stores (ordinary, streaming line by line, streaming
+several pages at once) and software prefetch; and the elements a thread must
+have. A call copies its band once, before it starts: changing the tuning
+while another thread is inside a kernel only affects later calls. No choice
+changes a computed bit.
 
 The GIL is released in Cython-checked ``with nogil`` blocks, for calls large
 enough to gain from it; _gil.h hands it between callers without sleeping.
@@ -114,19 +115,56 @@ def cpu_has_avx512():
 # Tuning
 # ============================================================================
 
-cdef struct Tuning:
-    # The next three count the bytes a call moves: its inputs and its output.
-    Py_ssize_t stream_out_min_bytes    # a call this large into a caller's out= streams
-    Py_ssize_t stream_fresh_min_bytes  # the same for a freshly allocated result
-    Py_ssize_t stream_pages_min_bytes  # a streamed forward this large walks LK_PAGES pages at once
-    int prefetch                       # LK_PREFETCH_* in the streaming loops
-    Py_ssize_t prefetch_bytes          # how far ahead, shared by the inputs
-    Py_ssize_t min_thread_elements     # a thread takes at least this many elements
+cdef enum Stores:
+    ORDINARY_STORES
+    STREAM_LINES  # streaming stores, line by line (with the band's prefetch)
+    STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous forward selects only
 
+STORES = {"ordinary": ORDINARY_STORES, "lines": STREAM_LINES, "pages": STREAM_PAGES}
+_STORES_NAMES = {code: name for name, code in STORES.items()}
 PREFETCH_KINDS = {"none": LK_PREFETCH_NONE, "t0": LK_PREFETCH_T0, "nta": LK_PREFETCH_NTA}
 _PREFETCH_NAMES = {code: name for name, code in PREFETCH_KINDS.items()}
 
+
+cdef struct Band:
+    Py_ssize_t min_bytes      # a call that moves at least this many bytes (inputs and output)
+    Stores stores             # writes its output this way
+    int prefetch              # LK_PREFETCH_* of the inputs, in the streaming loops
+    Py_ssize_t prefetch_bytes # how far ahead, shared by the inputs
+
+
+# A route is one kind of call: forward or backward (one input or two), into a
+# caller's out= or into a fresh result, serial or parallel. Which stores win
+# depends on all four, and on the bytes the call moves.
+cdef enum:
+    MAX_BANDS = 8
+    N_ROUTES = 8
+
+ROUTES = tuple(f"{op} {output} {threads}"
+               for threads in ("serial", "parallel")
+               for output in ("out", "fresh")
+               for op in ("forward", "backward"))
+
+
+cdef struct Tuning:
+    # Each route's bands, by min_bytes: bands[0] starts at 0, and slots past
+    # the last band repeat it with min_bytes PY_SSIZE_T_MAX, so that a copy
+    # torn by a concurrent configure still holds valid bands.
+    Band routes[N_ROUTES][MAX_BANDS]
+    Py_ssize_t min_thread_elements  # a thread takes at least this many elements
+
 cdef Tuning tuning
+
+# Operands of this many bytes or more make the fast paths decline, in a
+# thread mode (serial, parallel) that _tuning.py has yet to fit: the Python
+# layer fits it first.
+cdef Py_ssize_t fit_min_bytes[2]
+fit_min_bytes[:] = [PY_SSIZE_T_MAX, PY_SSIZE_T_MAX]
+
+
+cdef int route_index(bint backward, bint fresh_output, bint parallel) noexcept nogil:
+    """Index into Tuning.routes, in the order of ROUTES."""
+    return backward + 2 * fresh_output + 4 * parallel
 
 
 cdef void install(Tuning new):
@@ -136,39 +174,66 @@ cdef void install(Tuning new):
     PARALLEL_MIN_SIZE = 2 * new.min_thread_elements
 
 
-# Neutral until _tuning.py configures the module for this machine.
-install(Tuning(PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, LK_PREFETCH_NONE, 0, 1 << 14))
+cdef Tuning neutral_tuning():
+    """Ordinary stores everywhere: until _tuning.py configures the module."""
+    cdef Tuning t
+    cdef int r, b
+    for r in range(N_ROUTES):
+        for b in range(MAX_BANDS):
+            t.routes[r][b] = Band(0 if b == 0 else PY_SSIZE_T_MAX, ORDINARY_STORES,
+                                  LK_PREFETCH_NONE, 0)
+    t.min_thread_elements = 1 << 14
+    return t
+
+
+install(neutral_tuning())
 
 
 def get_configuration():
-    """This module's tuning, as a dict of configure's keywords."""
-    return {
-        "stream_out_min_bytes": tuning.stream_out_min_bytes,
-        "stream_fresh_min_bytes": tuning.stream_fresh_min_bytes,
-        "stream_pages_min_bytes": tuning.stream_pages_min_bytes,
-        "prefetch": _PREFETCH_NAMES[tuning.prefetch],
-        "prefetch_bytes": tuning.prefetch_bytes,
-        "min_thread_elements": tuning.min_thread_elements,
-    }
+    """This module's tuning, as a dict of configure's keywords: ``plans`` maps
+    each route of ROUTES to its bands, (min_bytes, stores, prefetch,
+    prefetch_bytes) tuples with names from STORES and PREFETCH_KINDS."""
+    cdef int r, b
+    plans = {}
+    for r in range(N_ROUTES):
+        bands = []
+        for b in range(MAX_BANDS):
+            band = tuning.routes[r][b]
+            if b and band.min_bytes == PY_SSIZE_T_MAX:
+                break
+            bands.append((band.min_bytes, _STORES_NAMES[band.stores],
+                          _PREFETCH_NAMES[band.prefetch], band.prefetch_bytes))
+        plans[ROUTES[r]] = bands
+    return {"plans": plans, "min_thread_elements": tuning.min_thread_elements,
+            "fit_min_bytes": {"serial": fit_min_bytes[0], "parallel": fit_min_bytes[1]}}
 
 
 def configure(**changes):
-    """Change fields of this module's tuning (unknown names are a TypeError,
-    values are checked by _tuning.py); returns the previous configuration,
-    so that ``configure(**previous)`` restores it."""
+    """Change this module's tuning: ``plans`` (a dict of some routes' bands, as
+    get_configuration gives them; the first band of each starts at 0, and
+    min_bytes increase), ``min_thread_elements`` and ``fit_min_bytes``
+    ({"serial": bytes, "parallel": bytes}). Values are checked by
+    _tuning.py; unknown names are a TypeError. Returns the previous
+    configuration, so that ``configure(**previous)`` restores it."""
+    cdef Tuning new = tuning
+    cdef int r, b
     previous = get_configuration()
     unknown = set(changes) - set(previous)
     if unknown:
         raise TypeError(f"unknown tuning fields: {sorted(unknown)}")
-    new = {**previous, **changes}
-    install(Tuning(
-        new["stream_out_min_bytes"],
-        new["stream_fresh_min_bytes"],
-        new["stream_pages_min_bytes"],
-        PREFETCH_KINDS[new["prefetch"]],
-        new["prefetch_bytes"],
-        max(1, new["min_thread_elements"]),
-    ))
+    for route, bands in changes.get("plans", {}).items():
+        r = ROUTES.index(route)
+        if not 1 <= len(bands) <= MAX_BANDS or bands[0][0] != 0:
+            raise ValueError(f"{route}: 1 to {MAX_BANDS} bands, the first from 0 bytes")
+        for b in range(MAX_BANDS):
+            min_bytes, stores, prefetch, prefetch_bytes = bands[min(b, len(bands) - 1)]
+            new.routes[r][b] = Band(min_bytes if b < len(bands) else PY_SSIZE_T_MAX,
+                                    STORES[stores], PREFETCH_KINDS[prefetch], prefetch_bytes)
+    new.min_thread_elements = max(1, changes.get("min_thread_elements",
+                                                 tuning.min_thread_elements))
+    fit = changes.get("fit_min_bytes", previous["fit_min_bytes"])
+    fit_min_bytes[0], fit_min_bytes[1] = fit["serial"], fit["parallel"]
+    install(new)
     return previous
 
 
@@ -219,7 +284,7 @@ cdef struct Job:
     double slope
     int n_threads        # from work_threads: at most one per span of work
     bint fresh_output    # out is a result just allocated, not the caller's memory
-    Tuning tuning
+    Band band            # how this call writes its output and prefetches its inputs
     char* scratch        # SELECT with a strided operand: STRIDED_SCRATCH_BYTES a thread
 
 
@@ -234,18 +299,30 @@ cdef int work_threads(Py_ssize_t total, int requested, Py_ssize_t min_thread_ele
 
 cdef void fill_job(Job* job, JobKind kind, bint is_double, double slope, int requested,
                    bint fresh_output) noexcept nogil:
-    """The fields every job has; op.rows and op.cols must be set already."""
+    """The fields every job has; op must be set already."""
     job.kind = kind
     job.is_double = is_double
     job.slope = slope
-    # The copy this call runs with. A ufunc loop may take it without the GIL:
-    # a copy torn by a concurrent configure mixes valid choices, none of which
-    # changes a bit.
-    job.tuning = tuning
     job.n_threads = work_threads(job.op.rows * job.op.cols, requested,
                                  tuning.min_thread_elements)
     job.fresh_output = fresh_output
+    job.band = choose_band(job)
     job.scratch = NULL
+
+
+cdef Band choose_band(const Job* job) noexcept nogil:
+    """The band of the job's route that its bytes moved fall in. A ufunc loop
+    may read the tuning without the GIL: a band torn by a concurrent configure
+    mixes valid choices, none of which changes a bit."""
+    cdef bint two_inputs = job.kind == SELECT and job.op.sign.data != job.op.value.data
+    cdef Py_ssize_t item = 8 if job.is_double else 4
+    cdef Py_ssize_t moved = job.op.rows * job.op.cols * item * (3 if two_inputs else 2)
+    cdef const Band* bands = tuning.routes[
+        route_index(two_inputs, job.fresh_output, job.n_threads > 1)]
+    cdef int b = 0
+    while b + 1 < MAX_BANDS and bands[b + 1].min_bytes <= moved:
+        b += 1
+    return bands[b]
 
 
 cdef bint give_scratch(Job* job) noexcept nogil:
@@ -290,35 +367,19 @@ cdef void run_typed(const Job* job, floating slope) noexcept nogil:
         run_mask(job, slope)
 
 
-cdef enum Stores:
-    ORDINARY_STORES
-    STREAM_LINES  # streaming stores, line by line (with the tuned prefetch)
-    STREAM_PAGES  # streaming stores, LK_PAGES pages at a time: contiguous forward selects only
-
-
-cdef Stores streams(const Job* job, Py_ssize_t out_bytes) noexcept nogil:
-    """How the job writes its separate output of `out_bytes`. The cutoffs
-    count the bytes the call moves, its inputs and output: whether the
-    operands still fit in the caches is what decides, and the backward's
-    second input makes the same output move half again as much. In place,
-    ordinary stores cost no extra read: the line was just read."""
-    cdef Py_ssize_t min_bytes = (
-        job.tuning.stream_fresh_min_bytes if job.fresh_output else job.tuning.stream_out_min_bytes
-    )
-    cdef Py_ssize_t inputs = (
-        2 if job.kind == SELECT and job.op.sign.data != job.op.value.data else 1
-    )
-    cdef Py_ssize_t moved = out_bytes * (inputs + 1)
-    if not (
-        LK_HAVE_STREAM
-        and moved >= min_bytes
-        and job.op.out.data != job.op.value.data
-        and job.op.out.data != job.op.sign.data
+cdef Stores streams(const Job* job) noexcept nogil:
+    """How the job writes its output: as its band says, except in place,
+    where ordinary stores cost no extra read (the line was just read), and
+    pages only for forward selects."""
+    if not LK_HAVE_STREAM or (
+        job.op.out.data == job.op.value.data or job.op.out.data == job.op.sign.data
     ):
         return ORDINARY_STORES
-    if inputs == 1 and job.kind == SELECT and moved >= job.tuning.stream_pages_min_bytes:
-        return STREAM_PAGES
-    return STREAM_LINES
+    if job.band.stores == STREAM_PAGES and not (
+        job.kind == SELECT and job.op.sign.data == job.op.value.data
+    ):
+        return STREAM_LINES
+    return job.band.stores
 
 
 cdef Py_ssize_t thread_span(Py_ssize_t n, int n_threads, Py_ssize_t multiple) noexcept nogil:
@@ -351,7 +412,7 @@ cdef void select_row(
     Py_ssize_t n,
     floating slope,
     Stores stream,
-    const Tuning* t,
+    const Band* t,
     floating* scratch,  # 3 * STRIDED_BLOCK elements, for strided rows
 ) noexcept nogil:
     cdef Py_ssize_t i, head
@@ -427,7 +488,7 @@ cdef void select_strided_row(
     Py_ssize_t n,
     floating slope,
     Stores stream,
-    const Tuning* t,
+    const Band* t,
     floating* scratch,
 ) noexcept nogil:
     """A strided row, copied block by block through contiguous buffers so that
@@ -484,7 +545,7 @@ cdef void select_span(
             op.sign.col_stride // item,
             <floating*>(op.out.data + row * op.out.row_stride + col * op.out.col_stride),
             op.out.col_stride // item,
-            n, slope, stream, &job.tuning, scratch,
+            n, slope, stream, &job.band, scratch,
         )
         start += n
         row += 1
@@ -495,7 +556,7 @@ cdef void select_span(
 
 cdef void run_select(const Job* job, floating slope) noexcept nogil:
     cdef Py_ssize_t total = job.op.rows * job.op.cols
-    cdef Stores stream = streams(job, total * <Py_ssize_t>sizeof(floating))
+    cdef Stores stream = streams(job)
     cdef floating* scratch = <floating*>job.scratch
     cdef Py_ssize_t per_thread = STRIDED_SCRATCH_BYTES // sizeof(floating)
     cdef Py_ssize_t span, n_spans, s
@@ -628,6 +689,13 @@ cdef int fast_slope_and_type(object value, object negative_slope, object num_thr
     return typenum
 
 
+cdef bint fit_first(Py_ssize_t size, Py_ssize_t item, int requested) noexcept:
+    """Whether a fast path must decline a call of `size` elements of `item`
+    bytes on `requested` threads, so that the tuning is fitted first."""
+    return size * item >= fit_min_bytes[work_threads(size, requested,
+                                                     tuning.min_thread_elements) > 1]
+
+
 cdef int fast_threads(Py_ssize_t size, object num_threads):
     """The threads a fast path asks for: resolved only when the call is large
     enough for two."""
@@ -652,6 +720,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
     cdef Job job
     cdef double slope
     cdef Py_ssize_t size, item
+    cdef int requested
     cdef int typenum = fast_slope_and_type(value, negative_slope, num_threads, &slope)
     if typenum < 0:
         return None
@@ -663,6 +732,11 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
         if contiguous_order(sign, typenum) != order or not cnp.PyArray_SAMESHAPE(v, <cnp.ndarray>sign):
             return None
     s = <cnp.ndarray>sign
+    size = cnp.PyArray_SIZE(v)
+    item = cnp.PyArray_ITEMSIZE(v)
+    requested = fast_threads(size, num_threads)
+    if fit_first(size, item, requested):
+        return None
     if out is None:
         o = <cnp.ndarray>PyArray_NewLikeArray(v, cnp.NPY_KEEPORDER, NULL, 0)
     else:
@@ -675,15 +749,12 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
         o = <cnp.ndarray>out
         if clobbers(o, v) or (s is not v and clobbers(o, s)):
             return None
-    size = cnp.PyArray_SIZE(v)
-    item = cnp.PyArray_ITEMSIZE(v)
     job.op.rows = 1
     job.op.cols = size
     job.op.value = Operand(<char*>cnp.PyArray_DATA(v), 0, item)
     job.op.sign = Operand(<char*>cnp.PyArray_DATA(s), 0, item)
     job.op.out = Operand(<char*>cnp.PyArray_DATA(o), 0, item)
-    fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, fast_threads(size, num_threads),
-             out is None)
+    fill_job(&job, SELECT, typenum == cnp.NPY_DOUBLE, slope, requested, out is None)
     run(&job)
     return o
 
@@ -1016,7 +1087,7 @@ cdef void forward_mask_span(
     Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
     floating slope,
     bint stream,
-    const Tuning* t,
+    const Band* t,
 ) noexcept nogil:
     cdef Py_ssize_t first = start // 8
     cdef Py_ssize_t whole = (stop - start) // 8
@@ -1043,7 +1114,7 @@ cdef void backward_mask_span(
     Py_ssize_t start, Py_ssize_t stop,  # start a multiple of 8
     floating slope,
     bint stream,
-    const Tuning* t,
+    const Band* t,
 ) noexcept nogil:
     cdef Py_ssize_t first = start // 8
     cdef Py_ssize_t whole = (stop - start) // 8
@@ -1068,15 +1139,15 @@ cdef void mask_span(const Job* job, Py_ssize_t start, Py_ssize_t stop, floating 
     cdef const floating* data = <const floating*>job.op.value.data
     cdef floating* out = <floating*>job.op.out.data
     if job.kind == FORWARD_MASK:
-        forward_mask_span(data, out, job.mask, start, stop, slope, stream, &job.tuning)
+        forward_mask_span(data, out, job.mask, start, stop, slope, stream, &job.band)
     else:
-        backward_mask_span(data, job.mask, out, start, stop, slope, stream, &job.tuning)
+        backward_mask_span(data, job.mask, out, start, stop, slope, stream, &job.band)
 
 
 cdef void run_mask(const Job* job, floating slope) noexcept nogil:
     cdef Py_ssize_t n = job.op.cols
     # The mask loops stream line by line at any size.
-    cdef bint stream = streams(job, n * <Py_ssize_t>sizeof(floating)) != ORDINARY_STORES
+    cdef bint stream = streams(job) != ORDINARY_STORES
     cdef Py_ssize_t span, n_spans, s
     if job.n_threads <= 1:
         mask_span(job, 0, n, slope, stream)
@@ -1192,6 +1263,9 @@ def forward_mask_contiguous(x, negative_slope, out, mask, num_threads):
     cdef cnp.ndarray v = <cnp.ndarray>x
     cdef Py_ssize_t size = cnp.PyArray_SIZE(v)
     cdef cnp.npy_intp nbytes = (size + 7) // 8
+    cdef int requested = fast_threads(size, num_threads)
+    if fit_first(size, cnp.PyArray_ITEMSIZE(v), requested):
+        return None
     if mask is not None and not (
         c_contiguous_operand(mask, cnp.NPY_UINT8)
         and cnp.PyArray_NDIM(<cnp.ndarray>mask) == 1
@@ -1206,7 +1280,6 @@ def forward_mask_contiguous(x, negative_slope, out, mask, num_threads):
         mask = cnp.PyArray_EMPTY(1, &nbytes, cnp.NPY_UINT8, 0)
     cdef cnp.ndarray o = <cnp.ndarray>target
     cdef unsigned char* bits = <unsigned char*>cnp.PyArray_DATA(<cnp.ndarray>mask)
-    cdef int requested = fast_threads(size, num_threads)
     if typenum == cnp.NPY_DOUBLE:
         run_mask_job(FORWARD_MASK, <double*>cnp.PyArray_DATA(v), <double*>cnp.PyArray_DATA(o),
                      bits, size, slope, requested, out is None)
@@ -1231,6 +1304,9 @@ def backward_mask_contiguous(grad_output, mask, negative_slope, out, num_threads
         return None
     cdef cnp.ndarray g = <cnp.ndarray>grad_output
     cdef Py_ssize_t size = cnp.PyArray_SIZE(g)
+    cdef int requested = fast_threads(size, num_threads)
+    if fit_first(size, cnp.PyArray_ITEMSIZE(g), requested):
+        return None
     if not (
         c_contiguous_operand(mask, cnp.NPY_UINT8)
         and cnp.PyArray_NDIM(<cnp.ndarray>mask) == 1
@@ -1243,7 +1319,6 @@ def backward_mask_contiguous(grad_output, mask, negative_slope, out, num_threads
         return None
     cdef cnp.ndarray o = <cnp.ndarray>target
     cdef unsigned char* bits = <unsigned char*>cnp.PyArray_DATA(m)
-    cdef int requested = fast_threads(size, num_threads)
     if typenum == cnp.NPY_DOUBLE:
         run_mask_job(BACKWARD_MASK, <double*>cnp.PyArray_DATA(g), <double*>cnp.PyArray_DATA(o),
                      bits, size, slope, requested, out is None)

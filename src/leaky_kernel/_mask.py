@@ -11,6 +11,7 @@ from . import _ufunc
 from ._dispatch import by_dtype, kernels
 from ._layout import deliver_result, kernel_writes_directly
 from ._threads import call_threads
+from ._tuning import fit_before
 from ._validation import (
     DEFAULT_SLOPE,
     MASK_DTYPE,
@@ -63,6 +64,7 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
     num_threads = check_num_threads(num_threads)
     x, slope, dtype = forward_operands(x, negative_slope, alpha)
     x = np.asarray(x)
+    fit_before(x.size, compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
         check_out(out, dtype, x.shape)
     if isinstance(slope, np.ndarray):
@@ -98,6 +100,7 @@ def leaky_relu_backward_mask(
     grad_output, mask, slope, dtype = backward_mask_operands(
         grad_output, mask, negative_slope, alpha
     )
+    fit_before(grad_output.size, compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
         check_out(out, dtype, grad_output.shape)
     if isinstance(slope, np.ndarray):

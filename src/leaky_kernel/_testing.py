@@ -3,8 +3,8 @@ import contextlib
 
 import numpy as np
 
-# Kernel choices that force each store path, for the tests' use.
-from ._tuning import STREAM_ALWAYS, STREAM_NEVER, STREAM_PAGES  # noqa: F401
+# Rules that force each store path, for the tests' use.
+from ._tuning import STREAM_ALWAYS, STREAM_NEVER, STREAM_PAGES, kernel_configuration  # noqa: F401
 
 
 def bits_equal(a, b):
@@ -70,8 +70,9 @@ def bits_identical(a, b):
 
 @contextlib.contextmanager
 def kernel_choices(module, **choices):
-    """A kernel module configured with these choices, restored afterwards."""
-    previous = module.configure(**choices)
+    """A kernel module configured with these choices (in the simple form of
+    the default rule), restored afterwards."""
+    previous = module.configure(**kernel_configuration(choices))
     try:
         yield module
     finally:

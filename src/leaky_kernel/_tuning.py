@@ -1,74 +1,92 @@
 """How leaky_kernel fits the machine it runs on: every CPU-dependent choice.
 
-The choices (the kernel's `Tuning` fields, _kernels.pxi):
+Design
+------
+No choice changes a computed bit; each changes only speed, and which is
+fastest differs between CPUs by 2x and more, and flips within one power of
+two near the caches' sizes. So the running machine decides, as FFTW's wisdom
+and ``torch.backends.cudnn.benchmark`` do, and every decision it makes by
+measuring is checked by measuring again before it is trusted.
 
-- ``stream_out_min_bytes``: a call into a caller's ``out=`` that moves at
-  least this many bytes (its inputs and its output: twice the output's bytes
-  for the forward, three times for the backward) writes them with streaming
-  (non-temporal) stores. Whether the operands still fit in the caches is what
-  decides, hence the bytes moved rather than the output's;
-- ``stream_fresh_min_bytes``: the same for a result the call allocates. Fresh
-  pages are zeroed by the OS into the cache just before the kernel writes
-  them, so the answer differs from ``out=``'s, and between CPUs;
-- ``stream_pages_min_bytes``: a streamed forward that moves at least this
-  many bytes walks four pages at a time with their lines interleaved, as
-  glibc's memcpy does, instead of line by line with the software prefetch.
-  Far beyond the caches this keeps more reads in flight on some CPUs and
-  loses on others. The backward, with twice the read streams, gained nothing
-  from it on either instruction set measured (bench/NOTES.md section 31), so
-  it always goes line by line;
-- ``prefetch`` (``none``, ``t0`` or ``nta``) and ``prefetch_bytes``: software
-  prefetch of the inputs in the streaming loops;
+The choices (the kernel's ``configure``, _kernels.pxi):
+
+- ``plans``: for each route (forward or backward, into a caller's out= or a
+  fresh result, serial or parallel), bands of bytes moved (inputs plus
+  output), each with a store variant of VARIANTS: ordinary stores, or
+  streaming (non-temporal) stores with or without software prefetch, or
+  streaming four pages at a time (forward only);
 - ``min_thread_elements``: a thread takes at least this many elements, so a
   call runs serially below twice that.
 
-No choice changes a computed bit; each changes only speed, and which is
-fastest differs between CPUs by up to 2.5x (bench/NOTES.md). So they are
-measured on the running machine rather than read off a cache size, which a
-virtual machine may misreport. Where each choice comes from, first match
-first:
+Where they come from, first match first:
 
 1. ``set_tuning(...)``, or the environment variable LEAKY_KERNEL_TUNING, as
-   ``name=value`` pairs separated by commas (``default`` ignores the wisdom);
-2. wisdom: what ``python -m leaky_kernel tune`` (or `tune`) measured on this
-   machine, kept in the user's cache directory per CPU model, instruction
-   set, usable CPUs and package version, as FFTW keeps its wisdom;
-3. the defaults below, a rule that holds on every CPU measured so far.
+   ``name=value`` pairs separated by commas, in the simple form of RULE
+   (``default`` alone: the default rule, no wisdom and no fitting);
+2. wisdom: what was measured on this machine, kept in the user's cache
+   directory per CPU model, instruction set, usable CPUs and package version,
+   by ``python -m leaky_kernel tune`` (thorough) or by fitting (quick);
+3. fitting: the first call that moves FIT_MIN_BYTES or more, on a route mode
+   (serial or parallel) with no wisdom, first measures this machine for about
+   a second (`fit`) and stores what it found as wisdom;
+4. RULE, the default rule, where nothing was measured.
+
+Measuring (`_measure`) times each variant in its own steady state, as a
+user's loop calls it: a warm-up call, then a block of repeated calls, the
+fastest block of several rounds, variants interleaved round by round. Timing
+single calls of each variant in turn on the same buffers would time each in
+the cache state the other left. `_choose` and `_bands` turn the times into
+plans; `_check` then times the plans against every variant at every size and
+at the bands' edges, mends any size whose regret (plan time over the fastest
+variant's) is above REGRET_LIMIT, and gives the regret table stored with the
+wisdom. A machine too busy to measure (`_busy`) stores nothing.
 """
 import datetime
 import json
+import math
 import os
+import threading
 import time
 import warnings
 
 import numpy as np
 
 from ._dispatch import LEVELS, kernels, load
-from ._threads import THREAD_CAP
+from ._threads import THREAD_CAP, call_threads, get_num_threads
 from ._version import __version__
 
 MIB = 1 << 20
 NEVER = np.iinfo(np.intp).max
-# A measured choice replaces the simpler one only when it is this much
-# faster: on a shared machine, smaller differences are noise.
-MARGIN = 0.97
-# At the caches' edge a wrong choice loses far more than a right one gains:
-# streaming an output the caches still hold took up to 1.2x as long, and two
-# threads where one would do, when both take microseconds and the other core
-# may be busy, up to 1.07x, where the right choice there gained a few
-# percent (bench/NOTES.md section 31). So streaming into out= and going
-# parallel start only at sizes where they won by this much.
-EDGE_MARGIN = 0.90
+ROUTES = tuple(kernels.ROUTES)
+PREFETCH_KINDS = tuple(kernels.PREFETCH_KINDS)
+ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
+# Raised whenever a choice's meaning changes, so that wisdom measured for the
+# old meaning is not read with the new one.
+WISDOM_FORMAT = 3
 
-# Lose at most a few percent to ordinary stores, and never lose by going
-# parallel, on every CPU measured (bench/NOTES.md section 25): streaming
-# into a large out= pays on both the Zen 1 and the Xeon measured, streaming
-# into fresh pages only on Zen 1; prefetchnta ruins streaming on the Xeon;
-# two threads win from 2^15 elements on Zen 1 but only from 2^16 on the Xeon.
-# (Streaming from 64 MiB moved is section 25's 32 MiB forward output.)
-# Walking pages was measured on the Xeon only (section 31), so by default
-# streaming goes line by line, as it did on both.
-DEFAULTS = {
+# The store variants a band may choose: (stores, prefetch, prefetch bytes),
+# simplest first: a faster variant replaces a simpler one only when it wins
+# by more than MARGIN.
+VARIANTS = {
+    "ordinary": ("ordinary", "none", 0),
+    "stream": ("lines", "none", 0),
+    "stream t0": ("lines", "t0", 1024),
+    "stream nta": ("lines", "nta", 1024),
+    "pages": ("pages", "none", 0),
+}
+MARGIN = 1.03
+# A plan may lose this much to the fastest variant at any size measured.
+REGRET_LIMIT = 1.05
+# Rounds whose fastest two blocks differ by more than this, in the median
+# cell, mean the machine is too busy to measure.
+NOISE_LIMIT = 1.10
+# Other runnable tasks, on average, that make the machine too busy to measure.
+BUSY_TASKS = 0.5
+
+# The default rule, where nothing was measured: ordinary stores, streaming
+# into an out= only far beyond any cache measured, parallel from 2^16
+# elements. Its simple form is what set_tuning and LEAKY_KERNEL_TUNING take.
+RULE = {
     "stream_out_min_bytes": 64 * MIB,
     "stream_fresh_min_bytes": NEVER,
     "stream_pages_min_bytes": NEVER,
@@ -76,22 +94,135 @@ DEFAULTS = {
     "prefetch_bytes": 1024,
     "min_thread_elements": 1 << 15,
 }
-PREFETCH_KINDS = tuple(kernels.PREFETCH_KINDS)
-# The paged loop is measured at these multiples of tune's size: it pays, if
-# at all, far beyond the caches.
-PAGED_SIZES = (1, 2, 4)
-# Choices that force each kind of store, for any output.
+STORE_CHOICES = ("stream_out_min_bytes", "stream_fresh_min_bytes", "stream_pages_min_bytes",
+                 "prefetch", "prefetch_bytes")
+# Rules that force each kind of store, for the self-check and the tests.
 STREAM_ALWAYS = {"stream_out_min_bytes": 0, "stream_fresh_min_bytes": 0,
                  "stream_pages_min_bytes": NEVER}
 STREAM_PAGES = {**STREAM_ALWAYS, "stream_pages_min_bytes": 0}
 STREAM_NEVER = {"stream_out_min_bytes": NEVER, "stream_fresh_min_bytes": NEVER}
-ENVIRONMENT_VARIABLE = "LEAKY_KERNEL_TUNING"
-# Raised whenever a choice's meaning changes, so that wisdom measured for the
-# old meaning is not read with the new one.
-WISDOM_FORMAT = 2
 
-# Why each current choice was made: {name: text}.
-_reasons: dict = {}
+# Fitting: calls that move this many bytes are the first whose best stores
+# can differ from ordinary ones on any CPU (they leave the first caches).
+FIT_MIN_BYTES = 1 * MIB
+# Fitting measures calls into out= on float32 operands of 2^FIT_LOG2[0] to
+# 2^FIT_LOG2[1] elements, and on, up to 2^FIT_MOST_LOG2, while the winner at
+# the largest size still differs from the one before it. Results the call
+# allocates keep the default rule: their pages are new and faulted in by the
+# call, which the stores hardly change, and measuring them costs most.
+FIT_LOG2 = (16, 24)
+FIT_MOST_LOG2 = 25
+# `tune` measures both kinds of result, with half steps, up to its size_mib.
+TUNE_LOG2 = (16, 26)
+
+
+# ----------------------------------------------------------------------------
+# Choices and where they come from
+# ----------------------------------------------------------------------------
+
+def route(op, output, mode):
+    return f"{op} {output} {mode}"
+
+
+def route_mode(name):
+    """'serial' or 'parallel': the route's thread mode."""
+    return name.rpartition(" ")[2]
+
+
+def current_mode():
+    return "parallel" if get_num_threads() > 1 else "serial"
+
+
+def plans_from_rule(rule):
+    """{route: [(min_bytes, variant)]} of a simple rule (RULE's keys)."""
+    streamed = {"none": "stream", "t0": "stream t0", "nta": "stream nta"}[rule["prefetch"]]
+    plans = {}
+    for name in ROUTES:
+        op, output, _ = name.split()
+        start = rule["stream_out_min_bytes" if output == "out" else "stream_fresh_min_bytes"]
+        bands = [(0, "ordinary")]
+        if start < NEVER:
+            bands = [(0, streamed)] if start == 0 else bands + [(start, streamed)]
+        pages = rule["stream_pages_min_bytes"]
+        if op == "forward" and pages < NEVER:
+            pages = max(pages, start)
+            bands = [b for b in bands if b[0] < pages] + [(pages, "pages")]
+        plans[name] = bands
+    return plans
+
+
+def kernel_plans(plans, prefetch_bytes=None):
+    """Plans as the kernel's configure takes them: bands of (min_bytes,
+    stores, prefetch, prefetch_bytes)."""
+    def band(min_bytes, variant):
+        stores, prefetch, distance = VARIANTS[variant]
+        if prefetch_bytes is not None and prefetch != "none":
+            distance = prefetch_bytes
+        return (min_bytes, stores, prefetch, distance)
+
+    return {name: [band(*b) for b in bands] for name, bands in plans.items()}
+
+
+def kernel_configuration(choices):
+    """configure's keywords for a dict of simple choices (any of RULE's keys)."""
+    checked = check_choices(choices)
+    configuration = {}
+    if set(checked) & set(STORE_CHOICES):
+        rule = {**RULE, **checked}
+        configuration["plans"] = kernel_plans(plans_from_rule(rule), rule["prefetch_bytes"])
+    if "min_thread_elements" in checked:
+        configuration["min_thread_elements"] = checked["min_thread_elements"]
+    return configuration
+
+
+def check_choices(choices):
+    """Simple choices as the rule takes them; TypeError or ValueError naming
+    the choice. Sizes may be given as ints or as LEAKY_KERNEL_TUNING's text
+    ("never", or a whole number)."""
+    checked = {}
+    for name, value in choices.items():
+        if name not in RULE:
+            raise TypeError(f"unknown tuning choice {name!r}; known: {', '.join(RULE)}")
+        if name == "prefetch":
+            if value not in PREFETCH_KINDS:
+                raise ValueError(f"prefetch must be one of {PREFETCH_KINDS}, got {value!r}")
+            checked[name] = value
+            continue
+        if isinstance(value, str):
+            value = _parse_int(name, value.strip())
+        _require_int(name, value)
+        low = int(name == "min_thread_elements")
+        if not low <= value <= NEVER:
+            raise ValueError(f"{name} must be an int from {low} to {NEVER} or 'never', "
+                             f"got {value}")
+        checked[name] = int(value)
+    return checked
+
+
+def _require_int(name, value):
+    """TypeError naming `name` unless value is an int (bool is not)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _parse_int(name, value):
+    if value == "never":
+        return NEVER
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an int or 'never', got {value!r}") from None
+
+
+def parse_choices(text):
+    """LEAKY_KERNEL_TUNING's ``name=value,...`` as a dict of checked choices."""
+    choices = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected name=value, got {pair!r}")
+        choices[name.strip()] = value.strip()
+    return check_choices(choices)
 
 
 def cpu_model():
@@ -123,75 +254,78 @@ def wisdom_path():
     return os.path.join(directory, "wisdom.json")
 
 
-def check_choices(choices):
-    """`choices` as the kernel takes them; TypeError or ValueError naming the choice."""
+def check_plans(plans):
+    """Measured plans as stored, checked: {route: [(min_bytes, variant)]}
+    with known routes and variants, at most the kernel's bands, the first
+    from 0 and min_bytes increasing. ValueError or TypeError otherwise."""
+    if not isinstance(plans, dict):
+        raise TypeError("plans must be a dict")
     checked = {}
-    for name, value in choices.items():
-        if name not in DEFAULTS:
-            raise TypeError(f"unknown tuning choice {name!r}; known: {', '.join(DEFAULTS)}")
-        if name == "prefetch":
-            if value not in PREFETCH_KINDS:
-                raise ValueError(f"prefetch must be one of {PREFETCH_KINDS}, got {value!r}")
-            checked[name] = value
-            continue
-        _require_int(name, value)
-        if not 0 <= value <= NEVER or (name == "min_thread_elements" and value < 1):
-            raise ValueError(f"{name} must be an int from {int(name == 'min_thread_elements')} "
-                             f"to {NEVER}, got {value}")
-        checked[name] = int(value)
+    for name, bands in plans.items():
+        if name not in ROUTES or not isinstance(bands, list) or not 1 <= len(bands) <= 8:
+            raise ValueError(f"bad plan for route {name!r}")
+        pairs = []
+        for band in bands:
+            min_bytes, variant = band
+            _require_int("min_bytes", min_bytes)
+            if variant not in VARIANTS or (pairs and min_bytes <= pairs[-1][0]):
+                raise ValueError(f"bad band in route {name!r}")
+            pairs.append((int(min_bytes), variant))
+        if pairs[0][0] != 0:
+            raise ValueError(f"route {name!r} must start at 0 bytes")
+        checked[name] = pairs
     return checked
 
 
-def _require_int(name, value):
-    """TypeError naming `name` unless value is an int (bool is not)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-
-
-def parse_choices(text):
-    """LEAKY_KERNEL_TUNING's ``name=value,...`` as a dict of checked choices."""
-    choices = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"expected name=value, got {pair!r}")
-        name, value = name.strip(), value.strip()
-        choices[name] = value if name == "prefetch" else _parse_int(name, value)
-    return check_choices(choices)
-
-
-def _parse_int(name, value):
-    if value == "never":
-        return NEVER
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an int or 'never', got {value!r}") from None
-
-
 def read_wisdom(path=None):
-    """This machine's entry of the wisdom file as {"choices", "measured", ...}, or None."""
+    """This machine's entry of the wisdom file, checked, or None. A file
+    that cannot be read or holds no valid entry is the same as none."""
     try:
         with open(path or wisdom_path()) as f:
             entry = json.load(f).get(machine_key())
-        if entry is not None:
-            entry["choices"] = check_choices(entry["choices"])
-        return entry
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        if entry is None:
+            return None
+        checked = {"plans": check_plans(entry.get("plans", {}))}
+        if "min_thread_elements" in entry:
+            checked.update(check_choices({"min_thread_elements": entry["min_thread_elements"]}))
+        for key in ("date", "by"):
+            checked[key] = str(entry.get(key, "?"))
+        checked["regret"] = entry.get("regret", {})
+        return checked
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
 
 
+def writable_directory(path):
+    """OSError with one line unless the wisdom file's directory can be made
+    and written."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        probe = os.path.join(directory, f".probe.{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise OSError(f"cannot write wisdom in {directory}: {exc.strerror or exc}") from None
+
+
 def write_wisdom(entry, path=None):
-    """Store `entry` as this machine's wisdom, keeping other machines' entries."""
+    """Store `entry` as this machine's wisdom, merging its plans into the
+    entry already there and keeping other machines' entries."""
     path = path or wisdom_path()
     try:
         with open(path) as f:
             wisdom = json.load(f)
         if not isinstance(wisdom, dict):
             wisdom = {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         wisdom = {}
-    wisdom[machine_key()] = entry
+    old = read_wisdom(path) or {}
+    merged = dict(entry)
+    merged["plans"] = {**old.get("plans", {}), **entry["plans"]}
+    merged["regret"] = {**old.get("regret", {}), **entry.get("regret", {})}
+    wisdom[machine_key()] = merged
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "w") as f:
@@ -199,33 +333,73 @@ def write_wisdom(entry, path=None):
     os.replace(temporary, path)  # readers never see half a file
 
 
+# The configuration in force: {"plans": {route: [(min_bytes, variant)]},
+# "min_thread_elements": int}, and why each part was chosen.
+_state: dict = {}
+_reasons: dict = {}
+# Thread modes whose first large call fits the machine first.
+_fit_pending: set = set()
+# Thread modes whose fitting was skipped in this process (a busy machine).
+_fit_skipped: set = set()
+_fit_lock = threading.Lock()
+# What fitting measured in this process: {"plans", "min_thread_elements",
+# "note"}, in force even where it could not be stored.
+_fitted: dict = {}
+_overrides: dict = {}
+
+
 def apply(overrides=None):
-    """Configure the kernels: overrides, else the environment, else wisdom, else defaults."""
-    choices = dict(DEFAULTS)
-    reasons = {name: "default (no wisdom for this machine)" for name in DEFAULTS}
-    use_wisdom, from_environment = _environment()
-    wisdom = read_wisdom() if use_wisdom else None
-    if wisdom is not None:
-        choices.update(wisdom["choices"])
-        when = wisdom.get("date", "?")
-        for name in wisdom["choices"]:
-            why = wisdom.get("why", {}).get(name, "")
-            reasons[name] = f"measured by `tune` on {when}" + (f": {why}" if why else "")
-    for source, given in (
-        (f"set by {ENVIRONMENT_VARIABLE}", from_environment),
-        ("set by set_tuning()", overrides or {}),
-    ):
-        choices.update(given)
-        reasons.update(dict.fromkeys(given, source))
+    """Configure the kernels: overrides, else the environment, else what was
+    measured here (wisdom, or fitting in this process), else the default
+    rule; a thread mode with none of these waits for fitting."""
+    plans = plans_from_rule(RULE)
+    reasons = dict.fromkeys(ROUTES, "default rule")
+    min_thread = (RULE["min_thread_elements"], "default rule")
+    use_measured, from_environment = _environment()
+    given = {**from_environment, **(overrides or {})}
+    for found in (read_wisdom() if use_measured else None, _fitted if use_measured else None):
+        if not found:
+            continue
+        why = f"measured by {found['by']} on {found['date']}" + found.get("note", "")
+        plans.update(found["plans"])
+        reasons.update(dict.fromkeys(found["plans"], why))
+        if "min_thread_elements" in found:
+            min_thread = (found["min_thread_elements"], why)
+    source = "set by set_tuning()" if overrides else f"set by {ENVIRONMENT_VARIABLE}"
+    stores_given = bool(set(given) & set(STORE_CHOICES))
+    if stores_given:
+        plans = plans_from_rule({**RULE, **given})
+        reasons = dict.fromkeys(ROUTES, source)
+    if "min_thread_elements" in given:
+        min_thread = (given["min_thread_elements"], source)
+    _fit_pending.clear()
+    if use_measured and not stores_given:
+        for mode in {"serial", "parallel"} - _fit_skipped:
+            fitted = [name for name in ROUTES if route_mode(name) == mode and " out " in name]
+            if all(reasons[name] == "default rule" for name in fitted):
+                _fit_pending.add(mode)
+                reasons.update(dict.fromkeys(fitted, (
+                    "default rule until the first call that moves "
+                    f"{FIT_MIN_BYTES // MIB} MiB fits this machine")))
+    configuration = {
+        "plans": kernel_plans(plans, given.get("prefetch_bytes")),
+        "min_thread_elements": min_thread[0],
+        # The fast paths count an operand's bytes: a call moves at least two.
+        "fit_min_bytes": {mode: FIT_MIN_BYTES // 2 if mode in _fit_pending else NEVER
+                          for mode in ("serial", "parallel")},
+    }
     for level in LEVELS:  # the self-check and the tests call every level's module
-        load(level).configure(**choices)
+        load(level).configure(**configuration)
+    _state.clear()
+    _state.update(plans=plans, min_thread_elements=min_thread[0])
     _reasons.clear()
-    _reasons.update(reasons)
-    return choices
+    _reasons.update(plans=reasons, min_thread_elements=min_thread[1])
+    return dict(_state)
 
 
 def _environment():
-    """(whether to read the wisdom, the choices LEAKY_KERNEL_TUNING sets)."""
+    """(whether to use what was measured and fit, the choices
+    LEAKY_KERNEL_TUNING sets)."""
     text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if text == "default":
         return False, {}
@@ -236,11 +410,9 @@ def _environment():
         return True, {}
 
 
-_overrides: dict = {}
-
-
 def set_tuning(**choices):
-    """Override tuning choices for this process (none: back to wisdom and defaults)."""
+    """Override tuning choices for this process, in the simple form of the
+    default rule (sizes may be "never"); none: back to wisdom and defaults."""
     checked = check_choices(choices)
     if not choices:
         _overrides.clear()
@@ -249,224 +421,451 @@ def set_tuning(**choices):
 
 
 def get_tuning():
-    """{choice: (value, why)} as the kernels use them now."""
-    current = kernels.get_configuration()
-    return {name: (current[name], _reasons.get(name, "")) for name in DEFAULTS}
+    """{"plans": ({route: [(min_bytes, variant)]}, {route: why}),
+    "min_thread_elements": (value, why)}, as the kernels use them now."""
+    return {"plans": (dict(_state["plans"]), dict(_reasons["plans"])),
+            "min_thread_elements": (_state["min_thread_elements"],
+                                    _reasons["min_thread_elements"])}
+
+
+def fit_before(size, itemsize, num_threads):
+    """Fit this machine first if a call on `size` elements of `itemsize`
+    bytes (num_threads as checked) is the first large one of a thread mode
+    that waits for it: the Python side of the fast paths' fit_min_bytes."""
+    if not _fit_pending or 2 * size * itemsize < FIT_MIN_BYTES:
+        return
+    parallel = call_threads(num_threads) > 1 and size >= kernels.PARALLEL_MIN_SIZE
+    mode = "parallel" if parallel else "serial"
+    if mode in _fit_pending:
+        with _fit_lock:
+            if mode in _fit_pending:
+                _fit_mode(mode)
+
+
+def _fit_mode(mode):
+    """Measure one thread mode's plans, store them as wisdom and apply them;
+    on a busy machine keep the default rule for this process."""
+    try:
+        entry = fit(mode)
+    except MachineBusy as exc:
+        _fit_skipped.add(mode)
+        apply(_overrides)
+        for name in ROUTES:
+            if route_mode(name) == mode:
+                _reasons["plans"][name] = f"default rule (fitting skipped: {exc})"
+        return
+    try:
+        write_wisdom(entry)
+    except OSError as exc:
+        entry["note"] = f" (not stored: {exc.strerror or exc})"
+    _fitted.setdefault("plans", {}).update(entry["plans"])
+    _fitted.update({k: v for k, v in entry.items() if k != "plans"})
+    apply(_overrides)
+
+
+if hasattr(os, "register_at_fork"):
+    # A child forked while another thread held the lock would wait forever.
+    os.register_at_fork(after_in_child=lambda: globals().update(_fit_lock=threading.Lock()))
 
 
 # ----------------------------------------------------------------------------
-# Measuring: which choice is fastest here
+# Measuring
 # ----------------------------------------------------------------------------
 
-
-def _fastest(calls, rounds):
-    """{name: fastest seconds} of each zero-argument call, interleaved round by
-    round: noise only ever slows a call, so the fastest is the robust figure."""
-    best = dict.fromkeys(calls, float("inf"))
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+class MachineBusy(RuntimeError):
+    """The machine is too busy for its timings to mean anything."""
 
 
-def _with(choices, call):
-    """`call` run under these kernel choices, the previous ones restored after."""
+def steady_seconds(call, block_seconds, clock=time.perf_counter):
+    """Seconds per call of `call` in its own steady state: a warm-up call,
+    then a block of repeated calls lasting block_seconds (at least two)."""
+    call()
+    calls = 0
+    start = clock()
+    while True:
+        call()
+        calls += 1
+        elapsed = clock() - start
+        if calls >= 2 and elapsed >= block_seconds:
+            return elapsed / calls
 
-    def run():
-        previous = kernels.configure(**choices)
+
+def _measure(cells, rounds, timer):
+    """{key: [seconds per call, one per round]} of cells {key: (configuration,
+    call)}: every cell once a round, the order rotated round by round, each
+    timed by `timer(configuration, call)`."""
+    keys = list(cells)
+    times = {key: [] for key in keys}
+    for r in range(rounds):
+        shift = r * len(keys) // max(rounds, 1)
+        for key in keys[shift:] + keys[:shift]:
+            times[key].append(timer(*cells[key]))
+    return times
+
+
+def _kernel_timer(block_seconds):
+    """A timer for _measure that runs each cell under its kernel configuration."""
+    def timer(configuration, call):
+        previous = kernels.configure(**configuration)
         try:
-            call()
+            return steady_seconds(call, block_seconds)
         finally:
             kernels.configure(**previous)
-
-    return run
-
-
-def _prefetch_variants():
-    variants = {"none": {"prefetch": "none"}}
-    for kind in ("t0", "nta"):
-        for distance in (512, 1024, 2048):
-            variants[f"{kind} {distance} B"] = {"prefetch": kind, "prefetch_bytes": distance}
-    return variants
+    return timer
 
 
-def tune(rounds=9, size_mib=64, progress=print):
-    """Measure every choice on this machine, apply the fastest and store it as
-    wisdom. Takes a few seconds and about 9 x size_mib MiB of memory: the
-    paged loop is measured up to 4 x size_mib."""
-    from ._api import leaky_relu, leaky_relu_backward
+def noise(times):
+    """The median, over cells, of the second-fastest round over the fastest."""
+    spreads = sorted(sorted(t)[1] / sorted(t)[0] for t in times.values() if len(t) > 1)
+    return spreads[len(spreads) // 2] if spreads else 1.0
 
+
+def other_runnable_tasks(samples=10, interval=0.02):
+    """Tasks other than this one that were runnable, on average (Linux
+    /proc/loadavg), or None where that cannot be read."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].partition("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return None
+        time.sleep(interval)
+    return sum(counts) / len(counts)
+
+
+def _busy(times=None, runnable=None):
+    """Why the machine is too busy to measure, or None."""
+    if runnable is not None and runnable > BUSY_TASKS:
+        return f"{runnable:.1f} other tasks were runnable"
+    if times is not None and noise(times) > NOISE_LIMIT:
+        return f"rounds of one measurement differed by {100 * (noise(times) - 1):.0f}%"
+    return None
+
+
+def _choose(times_by_variant):
+    """The variant to use at one size: the simplest within MARGIN of the
+    fastest, from {variant: seconds}."""
+    fastest = min(times_by_variant.values())
+    for variant in VARIANTS:
+        if variant in times_by_variant and times_by_variant[variant] <= MARGIN * fastest:
+            return variant
+    raise ValueError("no known variant was measured")
+
+
+def _bands(chosen):
+    """Bands [(min_bytes, variant)] from {bytes moved: variant}: a new band
+    from each size measured whose choice differs from the size before it; at
+    most 8, the kernel's limit, the narrowest bands merged into the band
+    before them."""
+    sizes = sorted(chosen)
+    bands = [(0, chosen[sizes[0]])]
+    for size in sizes[1:]:
+        if chosen[size] != bands[-1][1]:
+            bands.append((size, chosen[size]))
+    while len(bands) > 8:
+        widths = [bands[i + 1][0] / bands[i][0] for i in range(1, len(bands) - 1)]
+        del bands[1 + widths.index(min(widths))]
+        bands = [b for i, b in enumerate(bands) if i == 0 or b[1] != bands[i - 1][1]]
+    return bands
+
+
+def variant_at(bands, moved):
+    """The variant a plan uses for a call moving `moved` bytes."""
+    variant = bands[0][1]
+    for min_bytes, v in bands:
+        if min_bytes <= moved:
+            variant = v
+    return variant
+
+
+def _regrets(plan_times, variant_times):
+    """{size: plan time / fastest variant's time}."""
+    return {size: plan_times[size] / min(min(variant_times[size].values()), plan_times[size])
+            for size in plan_times}
+
+
+class _Bench:
+    """Operands and calls for measuring one route at many sizes."""
+
+    def __init__(self):
+        self.x = self.g = self.out = np.empty(0, np.float32)
+
+    def ensure(self, n):
+        """Operands of at least n elements; only sizes matter for speed, so
+        the values are one random block, repeated."""
+        if n > self.x.size:
+            block = np.random.default_rng(0).standard_normal(1 << 16, np.float32)
+            self.x = np.resize(block, n)
+            self.g = np.resize(block[::-1].copy(), n)
+            self.out = np.zeros(n, np.float32)
+
+    def call(self, name, n, threads):
+        """A call of route `name` on n elements and `threads` threads, through
+        the kernel's contiguous entry point, as the public functions call it."""
+        op, output, _ = name.split()
+        x, g = self.x[:n], self.g[:n]
+        value = x if op == "forward" else g
+        out = self.out[:n] if output == "out" else None
+        return lambda: kernels.select_contiguous(value, x, 0.01, out, threads)
+
+
+def moved_bytes(name, n, itemsize=4):
+    """Bytes a call on route `name` of n elements moves: inputs and output."""
+    return n * itemsize * (2 if name.startswith("forward") else 3)
+
+
+def variants_of(name):
+    return [v for v in VARIANTS if v != "pages" or name.startswith("forward")]
+
+
+# While measuring, every call of a route runs on the threads it is given
+# and none declines to wait for fitting.
+_MEASURING = {"min_thread_elements": 1, "fit_min_bytes": {"serial": NEVER, "parallel": NEVER}}
+
+
+def _route_configuration(name, variant):
+    return {"plans": kernel_plans({name: [(0, variant)]}), **_MEASURING}
+
+
+def _plan_configuration(name, bands):
+    return {"plans": kernel_plans({name: bands}), **_MEASURING}
+
+
+def measure_route(name, sizes, bench, rounds, timer, threads):
+    """{bytes moved: {variant: [seconds per round]}} of one route."""
+    bench.ensure(max(sizes))
+    cells = {(n, v): (_route_configuration(name, v), bench.call(name, n, threads))
+             for n in sizes for v in variants_of(name)}
+    times = _measure(cells, rounds, timer)
+    table = {}
+    for (n, v), t in times.items():
+        table.setdefault(moved_bytes(name, n), {})[v] = t
+    return table
+
+
+def plan_route(name, sizes, bench, rounds, timer, threads, most, cache, edge_steps=3):
+    """(bands, {bytes moved: {variant: fastest seconds}}, rounds' times) of one
+    route. Measures on past `sizes`, up to `most` elements, while the winner
+    at the largest size still changes or the calls move less than 4 x
+    `cache` bytes; then halves, `edge_steps` times, the gap (in log size)
+    around each size where the winner changes."""
+    sizes = list(sizes)
+    table = measure_route(name, sizes, bench, rounds, timer, threads)
+
+    def chosen():
+        return {b: _choose({v: min(t) for v, t in row.items()}) for b, row in table.items()}
+
+    while sizes[-1] * 2 <= most:
+        winners = chosen()
+        last, before = sorted(winners)[-1], sorted(winners)[-2]
+        if winners[last] == winners[before] and last >= 4 * cache:
+            break
+        sizes.append(sizes[-1] * 2)
+        table.update(measure_route(name, sizes[-1:], bench, rounds, timer, threads))
+    for _ in range(edge_steps):
+        winners = chosen()
+        moved = sorted(winners)
+        between = [_elements_moving(name, int(math.sqrt(a * b)))
+                   for a, b in zip(moved, moved[1:]) if winners[a] != winners[b]]
+        between = [n for n in between if moved_bytes(name, n) not in table]
+        if not between:
+            break
+        table.update(measure_route(name, between, bench, rounds, timer, threads))
+    fastest = {b: {v: min(t) for v, t in row.items()} for b, row in table.items()}
+    bands = _bands({b: _choose(row) for b, row in fastest.items()})
+    return bands, fastest, {(b, v): t for b, row in table.items() for v, t in row.items()}
+
+
+def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
+    """Time the plan against every variant at every size of `fastest` (which
+    holds the sizes where the bands begin). With `mend`, a size whose regret is above REGRET_LIMIT
+    gets the variant both measurements together choose, and the check runs
+    once more. Returns (bands, {bytes moved: regret}, rounds' times)."""
+    for attempt in range(2 if mend else 1):
+        elements = [_elements_moving(name, b) for b in sorted(fastest)]
+        bench.ensure(max(elements))
+        cells = {}
+        for n in elements:
+            moved = moved_bytes(name, n)
+            call = bench.call(name, n, threads)
+            cells[(moved, "plan")] = (_plan_configuration(name, bands), call)
+            for v in variants_of(name):
+                cells[(moved, v)] = (_route_configuration(name, v), call)
+        times = _measure(cells, rounds, timer)
+        plan_times = {b: min(t) for (b, v), t in times.items() if v == "plan"}
+        variant_times = {}
+        for (b, v), t in times.items():
+            if v != "plan":
+                variant_times.setdefault(b, {})[v] = min(t)
+        regrets = _regrets(plan_times, variant_times)
+        worst = [b for b, r in regrets.items() if r > REGRET_LIMIT]
+        if not worst or not mend or attempt:
+            return bands, regrets, times
+        chosen = {b: variant_at(bands, b) for b in fastest}
+        for b in worst:
+            chosen[b] = _choose({v: min(t, fastest.get(b, {}).get(v, t))
+                                 for v, t in variant_times[b].items()})
+        bands = _bands(chosen)
+
+
+def reported_cache_bytes():
+    """The largest cache the system reports (Linux sysfs), or 0."""
+    sizes = [0]
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in os.listdir(root):
+            with open(os.path.join(root, index, "size")) as f:
+                text = f.read().strip().upper()
+            units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+            sizes.append(int(text.rstrip("KMG")) * units.get(text[-1:], 1))
+    except (OSError, ValueError):
+        pass
+    return max(sizes)
+
+
+def _elements_moving(name, moved):
+    """Float32 elements of a call on `name` that moves about `moved` bytes,
+    a multiple of 64."""
+    return max(64, moved // moved_bytes(name, 1) // 64 * 64)
+
+
+def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG2, rounds=2,
+        block_seconds=0.002, half_steps=False, progress=None, timer=None, bench=None,
+        runnable=None, last_level_cache=None):
+    """Measure the plans of one thread mode ('serial' or 'parallel', default
+    the one calls use now) on this machine, for results into `outputs`
+    ('out' and 'fresh'), and check them; returns a wisdom entry. MachineBusy
+    when the machine is too busy to measure.
+
+    Measuring goes on past 2^log2_range[1] elements, up to 2^most_log2,
+    while the winner still changes at the largest size, or while the calls
+    move less than four times `last_level_cache` (default: the largest cache
+    the system reports, which a virtual machine may misreport: hence both).
+
+    `timer`, `bench` and `runnable` replace the kernel timer, the operands
+    and the busy probe, so that the decisions can be tested with injected
+    timings."""
+    mode = mode or current_mode()
+    progress = progress or (lambda *args: None)
+    if runnable is None and timer is None:
+        runnable = other_runnable_tasks()
+    reason = _busy(runnable=runnable)
+    if reason:
+        raise MachineBusy(reason)
+    start = time.perf_counter()
+    threads = 1 if mode == "serial" else get_num_threads()
+    exponents = np.arange(log2_range[0], log2_range[1] + 0.25, 0.5 if half_steps else 1.0)
+    sizes = sorted({int(2 ** e) // 64 * 64 for e in exponents})
+    most = 1 << most_log2
+    bench = bench or _Bench()
+    timer = timer or _kernel_timer(block_seconds)
+    entry = {"plans": {}, "regret": {}, "by": "fitting", "date": datetime.date.today().isoformat(),
+             "machine": machine_key()}
+    all_times = {}
+    for name in ROUTES:
+        if route_mode(name) != mode or name.split()[1] not in outputs:
+            continue
+        progress(f"{name}: {len(variants_of(name))} variants, 2^{log2_range[0]} to "
+                 f"2^{log2_range[1]} elements and on while the winner changes")
+        cache = reported_cache_bytes() if last_level_cache is None else last_level_cache
+        bands, fastest, times = plan_route(name, sizes, bench, rounds, timer, threads, most,
+                                           cache)
+        bands, regrets, check_times = check_route(name, bands, fastest, bench, rounds, timer,
+                                                  threads)
+        all_times.update({(name,) + k: t for k, t in times.items()})
+        all_times.update({(name, "check") + k: t for k, t in check_times.items()})
+        entry["plans"][name] = bands
+        entry["regret"][name] = {str(b): round(r, 3) for b, r in sorted(regrets.items())}
+    if mode == "parallel":
+        progress("serial or parallel: 2^12 to 2^19 elements")
+        entry["min_thread_elements"], threads_times = _parallel_cutoff(bench, rounds, timer,
+                                                                       threads)
+        all_times.update(threads_times)
+    reason = _busy(times=all_times)
+    if reason:
+        raise MachineBusy(reason)
+    entry["seconds"] = round(time.perf_counter() - start, 2)
+    return entry
+
+
+def _parallel_cutoff(bench, rounds, timer, threads):
+    """(min_thread_elements, rounds' times): `threads` threads from the
+    smallest size from which they won by MARGIN at every size measured."""
+    routes = [route("forward", "out", mode) for mode in ("serial", "parallel")]
+    configuration = {"plans": kernel_plans({name: [(0, "ordinary")] for name in routes}),
+                     **_MEASURING}
+    bench.ensure(1 << 19)
+    cells = {(log2, t): (configuration, bench.call(routes[1], 1 << log2, t))
+             for log2 in range(12, 20) for t in (1, threads)}
+    times = _measure(cells, rounds, timer)
+    smallest = 20  # past every size measured
+    for log2 in range(19, 11, -1):
+        if min(times[(log2, threads)]) * MARGIN >= min(times[(log2, 1)]):
+            break
+        smallest = log2
+    return (1 << smallest) // 2, {("threads",) + k: t for k, t in times.items()}
+
+
+# tune's largest operands, in MiB, and the memory it takes: three operands
+# and a result it allocates.
+TUNE_SIZE_MIB = 256
+TUNE_MEMORY_MIB = 4 * TUNE_SIZE_MIB
+
+
+def tune(rounds=5, size_mib=TUNE_SIZE_MIB, progress=print):
+    """Measure this machine thoroughly, both thread modes, and check the
+    result; apply it and store it as wisdom. Operands up to size_mib MiB
+    (float32): it takes tens of seconds and about 4 x size_mib MiB of
+    memory. MachineBusy, storing nothing, on a busy machine; OSError before
+    measuring when the wisdom cannot be written."""
     for name, value in (("rounds", rounds), ("size_mib", size_mib)):
         _require_int(name, value)
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
+    writable_directory(wisdom_path())
     progress = progress or (lambda *args: None)
-    rng = np.random.default_rng(0)
-    n = size_mib * MIB // 4
-    # Operands of 4 x size_mib for the paged loop; the other choices use their
-    # first size_mib. Tiled: only the sizes matter for speed, not the values.
-    x_large, out_large = (np.empty(PAGED_SIZES[-1] * n, np.float32) for _ in range(2))
-    x_large.reshape(-1, n)[:] = rng.standard_normal(n, dtype=np.float32)
-    out_large.fill(0)
-    x, out = x_large[:n], out_large[:n]
-    g = rng.standard_normal(n, dtype=np.float32)
-    why = {}
-    measured = {}
-
-    # 1. Prefetch, in the streaming loop that uses it: forward and backward out=.
-    progress(f"prefetch: streaming {size_mib} MiB float32 forward and backward, out=")
-    totals = {}
-    for op, call in (("forward", lambda: leaky_relu(x, 0.01, out=out)),
-                     ("backward", lambda: leaky_relu_backward(g, x, 0.01, out=out))):
-        calls = {name: _with({**STREAM_ALWAYS, **v}, call)
-                 for name, v in _prefetch_variants().items()}
-        calls["ordinary stores"] = _with(STREAM_NEVER, call)
-        times = _fastest(calls, rounds)
-        measured[f"{op} out= {size_mib} MiB (ms)"] = _milliseconds(times)
-        for name, t in times.items():
-            totals[name] = totals.get(name, 0.0) + t
-    ordinary = totals.pop("ordinary stores")
-    best = min(totals, key=totals.get)
-    if totals[best] > MARGIN * totals["none"]:
-        best = "none"
-    prefetch = _prefetch_variants()[best]
-    why["prefetch"] = (f"{best} of {len(totals)} variants (forward + backward "
-                       f"{totals[best] * 1e3:.2f} ms, none {totals['none'] * 1e3:.2f} ms, "
-                       f"fastest {min(totals, key=totals.get)})")
-    why["prefetch_bytes"] = why["prefetch"]
-    choices = {"prefetch": prefetch["prefetch"],
-               "prefetch_bytes": prefetch.get("prefetch_bytes", DEFAULTS["prefetch_bytes"])}
-
-    # 2. Streaming into a caller's out=, by bytes moved: the cutoff from which it wins.
-    sizes = [s for s in (1, 2, 4, 8, 16, 32, 64) if s <= size_mib]
-    progress(f"streaming cutoff for out=: forward and backward, {sizes[0]} to "
-             f"{sizes[-1]} MiB outputs")
-    wins = _ratios_by_bytes_moved(x, g, out, sizes, {**STREAM_ALWAYS, **choices},
-                                  STREAM_NEVER, rounds)
-    measured["out= stream / ordinary time, by MiB moved"] = _rounded(wins)
-    choices["stream_out_min_bytes"] = _cutoff(wins, EDGE_MARGIN)
-    why["stream_out_min_bytes"] = "stream / ordinary " + _cutoff_reason(wins)
-
-    # 3. Streaming line by line or several pages at once, by bytes moved: the
-    # paged loop against the line-by-line one as tuned, forward only.
-    sizes = [k * size_mib for k in PAGED_SIZES]
-    progress(f"paged streaming: forward, {', '.join(map(str, sizes))} MiB outputs")
-    wins = _ratios_by_bytes_moved(x_large, None, out_large, sizes, STREAM_PAGES,
-                                  {**STREAM_ALWAYS, **choices}, rounds)
-    measured["paged / line-by-line streaming time, by MiB moved"] = _rounded(wins)
-    choices["stream_pages_min_bytes"] = _cutoff(wins, MARGIN)
-    why["stream_pages_min_bytes"] = "paged / line-by-line " + _cutoff_reason(wins)
-
-    # 4. Streaming into fresh pages: the allocating forward, at the largest size.
-    progress(f"streaming into fresh pages: allocating {size_mib} MiB forward")
-    call = (lambda: leaky_relu(x, 0.01))
-    times = _fastest({"stream": _with({**STREAM_ALWAYS, **choices}, call),
-                      "ordinary": _with(STREAM_NEVER, call)}, rounds)
-    fresh = times["stream"] / times["ordinary"]
-    measured[f"allocating {size_mib} MiB stream / ordinary time"] = round(fresh, 3)
-    choices["stream_fresh_min_bytes"] = (
-        max(choices["stream_out_min_bytes"], 2 * size_mib * MIB) if fresh < MARGIN else NEVER
-    )
-    why["stream_fresh_min_bytes"] = f"streaming took {fresh:.2f} of ordinary stores' time"
-
-    # 5. Serial or parallel, by size.
-    progress(f"serial/parallel cutoff: 2^12 to 2^19 elements, 1 and {THREAD_CAP} threads")
-    choices["min_thread_elements"], why["min_thread_elements"], measured[
-        "parallel / serial time, by log2 elements"] = _parallel_cutoff(x, out, rounds)
-
-    entry = {
-        "choices": choices,
-        "why": why,
-        "measured": measured,
-        "ordinary stores, forward + backward (ms)": round(ordinary * 1e3, 3),
-        "date": datetime.date.today().isoformat(),
-        "machine": machine_key(),
-    }
-    write_wisdom(entry)
-    apply(_overrides)
+    most_log2 = max(FIT_LOG2[0] + 1, int(math.log2(size_mib * MIB // 4)))
+    entry = {"plans": {}, "regret": {}}
+    modes = ["parallel", "serial"] if THREAD_CAP > 1 else ["serial"]
+    for mode in modes:
+        found = fit(mode, ("out", "fresh"), (TUNE_LOG2[0], most_log2), most_log2, rounds, 0.005,
+                    True, progress)
+        for key in ("plans", "regret"):
+            entry[key].update(found[key])
+        if "min_thread_elements" in found:
+            entry["min_thread_elements"] = found["min_thread_elements"]
+    entry.update(by="tune", date=datetime.date.today().isoformat(), machine=machine_key())
+    _fitted.clear()
+    _fitted.update(entry)
+    try:
+        write_wisdom(entry)
+    except OSError as exc:
+        _fitted["note"] = " (not stored)"
+        raise OSError(f"wisdom not stored ({exc.strerror or exc}); "
+                      "the measured choices apply to this process") from None
+    finally:
+        apply(_overrides)
     return entry
 
 
-def _milliseconds(times):
-    return {name: round(t * 1e3, 3) for name, t in times.items()}
-
-
-def _rounded(ratios):
-    return {size: round(ratio, 3) for size, ratio in ratios.items()}
-
-
-def _ratios_by_bytes_moved(x, g, out, sizes, choices, other_choices, rounds):
-    """{MiB moved: time under `choices` / under `other_choices`} of the
-    forward (MiB moved: twice the output's) and, unless g is None, the
-    backward (three times) into out= of each size in MiB."""
-    from ._api import leaky_relu, leaky_relu_backward
-
-    ratios = {}
-    for size in sizes:
-        m = size * MIB // 4
-        calls = [(1, lambda: leaky_relu(x[:m], 0.01, out=out[:m]))]
-        if g is not None:
-            calls.append((2, lambda: leaky_relu_backward(g[:m], x[:m], 0.01, out=out[:m])))
-        for inputs, call in calls:
-            times = _fastest({"one": _with(choices, call), "other": _with(other_choices, call)},
-                             rounds)
-            ratios[size * (inputs + 1)] = times["one"] / times["other"]
-    return dict(sorted(ratios.items()))
-
-
-def _smallest_winner(ratios, margin):
-    """The smallest size from which the first choice won by `margin` at every
-    size measured, or None: {size: time with it / time without} keys sizes."""
-    smallest = None
-    for size in sorted(ratios, reverse=True):
-        if ratios[size] >= margin:
-            break
-        smallest = size
-    return smallest
-
-
-def _cutoff(ratios, margin):
-    """_smallest_winner of ratios keyed by MiB, in bytes (NEVER if none)."""
-    smallest = _smallest_winner(ratios, margin)
-    return NEVER if smallest is None else smallest * MIB
-
-
-def _cutoff_reason(ratios):
-    text = ", ".join(f"{s} MiB {r:.2f}" for s, r in sorted(ratios.items()))
-    return f"time, by MiB moved: {text}"
-
-
-def _parallel_cutoff(x, out, rounds):
-    """(min_thread_elements, why, ratios): two threads from the smallest size
-    from which parallel calls won by EDGE_MARGIN at every size measured."""
-    from ._api import leaky_relu
-
-    if THREAD_CAP < 2:
-        return DEFAULTS["min_thread_elements"], "one usable CPU", {}
-    previous = kernels.configure(min_thread_elements=1)
-    try:
-        ratios = {}
-        for log2 in range(12, 20):
-            n = 1 << log2
-            repeat = max(1, (1 << 20) // n)
-
-            def calls(threads, n=n, repeat=repeat):
-                def run():
-                    for _ in range(repeat):
-                        leaky_relu(x[:n], 0.01, out=out[:n], num_threads=threads)
-                return run
-
-            times = _fastest({1: calls(1), THREAD_CAP: calls(THREAD_CAP)}, rounds)
-            ratios[log2] = round(times[THREAD_CAP] / times[1], 3)
-    finally:
-        kernels.configure(**previous)
-    smallest = _smallest_winner(ratios, EDGE_MARGIN)
-    if smallest is None:
-        smallest = 20  # parallel from 2^20 elements, past every size measured
-    text = ", ".join(f"2^{k} {r:.2f}" for k, r in ratios.items())
-    return (1 << smallest) // 2, f"parallel / serial time: {text}", ratios
+def verify(rounds=3, size_mib=TUNE_SIZE_MIB, progress=print):
+    """{route: {bytes moved: regret}} of the plans in force for the thread
+    mode calls use now, timed again against every variant; stores nothing."""
+    most_log2 = max(TUNE_LOG2[0], int(math.log2(size_mib * MIB // 4)))
+    bench = _Bench()
+    timer = _kernel_timer(0.005)
+    mode = current_mode()
+    threads = 1 if mode == "serial" else get_num_threads()
+    table = {}
+    for name in ROUTES:
+        if route_mode(name) != mode:
+            continue
+        progress(name)
+        sizes = {moved_bytes(name, 1 << k): {} for k in range(TUNE_LOG2[0], most_log2 + 1)}
+        _, table[name], _ = check_route(name, _state["plans"][name], sizes, bench, rounds,
+                                        timer, threads, mend=False)
+    return table
 
 
 apply()
