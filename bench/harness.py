@@ -52,8 +52,9 @@ BYTES_COUNTED = (
     "the bytes the op must move at least (no allocation or write-allocate traffic): "
     "forward reads n items and writes n, backward reads 2n and writes n. The "
     "roofline moves the same bytes the machine's fastest way on the same threads: "
-    "forward, the faster of glibc memcpy and a streaming-store copy, each split "
-    "into one span per thread; backward, a 2-in, 1-out loop with streaming stores."
+    "forward, the fastest of glibc memcpy and streaming-store copies (with no, t0 or "
+    "nta prefetch, or by pages), each split into one span per thread; backward, the "
+    "fastest of such 2-in, 1-out loops."
 )
 SEED = 20240611
 OPS = ("forward", "backward")
@@ -242,13 +243,17 @@ def roofline_calls(cell, ops, threads):
     """{how: call} moving a cell's bytes the machine's own ways (kernels.roofline)."""
     kernels = lk._dispatch.kernels
     as_float32 = [a.reshape(-1).view(np.float32) for a in (ops.value, ops.sign, ops.out)]
-    if cell.op == "forward":
-        ways = ("memcpy", "stream copy", "stream copy, pages")
-    else:
-        ways = ("stream 2-in-1-out", "stream 2-in-1-out, pages")
-    if not kernels.HAVE_STREAM:
-        ways = ("memcpy",)
-    return {how: partial(kernels.roofline, *as_float32, how, threads) for how in ways}
+    stream = "stream copy" if cell.op == "forward" else "stream 2-in-1-out"
+    calls = {}
+    if cell.op == "forward":  # memcpy moves one input: the backward reads two
+        calls["memcpy"] = partial(kernels.roofline, *as_float32, "memcpy", threads)
+    if kernels.HAVE_STREAM:
+        for prefetch in kernels.PREFETCH_KINDS:
+            calls[f"{stream}, prefetch {prefetch}"] = partial(
+                kernels.roofline, *as_float32, stream, threads, prefetch)
+        calls[f"{stream}, pages"] = partial(kernels.roofline, *as_float32, f"{stream}, pages",
+                                            threads)
+    return calls
 
 
 def _bind_roofline(cell, ops, threads):

@@ -82,7 +82,8 @@ cdef extern from "_stream.h":
     void lk_stream_select_pages_float(const float*, float*, Py_ssize_t, float) noexcept nogil
     void lk_stream_select_pages_double(const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
-    void lk_stream_move(const float*, const float*, float*, Py_ssize_t, int) noexcept nogil
+    void lk_stream_move(const float*, const float*, float*, Py_ssize_t, int, int,
+                        Py_ssize_t) noexcept nogil
 
 cdef extern from "_gil.h":
     void lk_gil_released() noexcept nogil
@@ -970,17 +971,20 @@ ROOFLINES = ("memcpy", "stream copy", "stream 2-in-1-out", "stream copy, pages",
              "stream 2-in-1-out, pages")
 
 
-def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_threads):
+def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_threads,
+             prefetch="none", Py_ssize_t prefetch_bytes=1024):
     """Move the bytes of a call the machine's own fastest ways, on n_threads
     threads in contiguous spans, as the kernels split their work: "memcpy"
     (out = a, glibc's memcpy), "stream copy" (out = a, streaming stores) or
     "stream 2-in-1-out" (out = a | b bitwise: the backward's two inputs and
-    one output), line by line or, with ", pages", LK_PAGES pages at a time as
-    the paged select goes. Not a kernel: what benchmarks compare the kernels
-    with."""
+    one output), line by line with the software prefetch of PREFETCH_KINDS
+    that the streaming selects have or, with ", pages", LK_PAGES pages at a
+    time as the paged select goes. Not a kernel: what benchmarks compare the
+    kernels with."""
     cdef int kind = ROOFLINES.index(how)
     cdef bint two_inputs = how.startswith("stream 2-in-1-out")
     cdef int pages = LK_PAGES if how.endswith(", pages") else 1
+    cdef int hint = PREFETCH_KINDS[prefetch]
     cdef Py_ssize_t n = out.shape[0]
     cdef Py_ssize_t span, s, start, stop
     cdef int threads = max(1, n_threads)
@@ -997,7 +1001,7 @@ def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_
                 memcpy(&out[start], &a[start], (stop - start) * sizeof(float))
             else:
                 lk_stream_move(&a[start], &b[start] if two_inputs else NULL, &out[start],
-                               stop - start, pages)
+                               stop - start, pages, hint, prefetch_bytes)
                 lk_stream_fence()
 
 

@@ -196,9 +196,11 @@ static inline void lk_move_line(const float *a, const float *b, float *out, Py_s
     }
 }
 
-static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n, int pages)
+static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_t n, int pages,
+                           int prefetch, Py_ssize_t prefetch_bytes)
 {
     const Py_ssize_t line = LK_LINE_BYTES / sizeof(float);
+    const Py_ssize_t ahead = prefetch_bytes / (b ? 2 : 1) / (Py_ssize_t)sizeof(float);
     const Py_ssize_t page = LK_PAGE_BYTES / sizeof(float);
     const Py_ssize_t align = pages > 1 ? LK_PAGE_BYTES : LK_LINE_BYTES;
     const uint32_t *ia = (const uint32_t *)a, *ib = (const uint32_t *)b;
@@ -210,8 +212,14 @@ static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_
         for (l = i; l < i + page; l += line)
             for (p = l; p < l + pages * page; p += page)
                 lk_move_line(a, b, out, p);
-    for (; i + line <= n; i += line)
+    for (; i + line <= n; i += line) {
+        if (prefetch != LK_PREFETCH_NONE) {
+            lk_prefetch(a + i + ahead, prefetch);
+            if (b)
+                lk_prefetch(b + i + ahead, prefetch);
+        }
         lk_move_line(a, b, out, i);
+    }
     for (; i < n; i++)
         iout[i] = ia[i] | (b ? ib[i] : 0);
 }
@@ -224,7 +232,7 @@ static void lk_stream_move(const float *a, const float *b, float *out, Py_ssize_
 #  define lk_stream_select_pages_float(x, out, n, slope) ((void)0)
 #  define lk_stream_select_pages_double(x, out, n, slope) ((void)0)
 #  define lk_stream_fence() ((void)0)
-#  define lk_stream_move(a, b, out, n, pages) ((void)0)
+#  define lk_stream_move(a, b, out, n, pages, prefetch, bytes) ((void)0)
 #endif
 
 #endif /* LEAKY_KERNEL_STREAM_H */
