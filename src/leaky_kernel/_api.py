@@ -63,7 +63,12 @@ def leaky_relu(
     if out is not None:
         check_out(out, dtype, shape)
     where = check_where(where, shape)
-    if where is not True or isinstance(slope, np.ndarray) or dispatches(x):
+    if (
+        where is not True
+        or isinstance(slope, np.ndarray)
+        or dispatches(x)
+        or _writes_a_place_twice(out)
+    ):
         return _ufunc.select(x, None, slope, dtype, out, where, num_threads)
     return _select(x, None, slope, dtype, out, num_threads)
 
@@ -110,6 +115,7 @@ def leaky_relu_backward(
         or dispatches(grad_output)
         or dispatches(x)
         or grad_output.shape != x.shape
+        or _writes_a_place_twice(out)
     ):
         return _ufunc.select(grad_output, x, slope, dtype, out, where, num_threads)
     return _select(grad_output, x, slope, dtype, out, num_threads)
@@ -134,6 +140,14 @@ def _select(value, sign, slope, dtype, out, num_threads):
         target_2d, value_2d, sign_2d = views
         _KERNELS[compute](value_2d, sign_2d, target_2d, slope, call_threads(num_threads), fresh)
     return deliver_result(target, dtype, out)
+
+
+def _writes_a_place_twice(out):
+    """Whether out has a zero stride along several elements. The ufunc route
+    writes such an out in order, so that the last write stays, as in NumPy."""
+    return out is not None and any(
+        step == 0 and n > 1 for step, n in zip(out.strides, out.shape)
+    )
 
 
 def _slope_as_given(negative_slope, alpha):
