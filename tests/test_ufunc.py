@@ -211,7 +211,7 @@ def test_where_broadcasts_and_combines_with_a_slope_array(operands):
     "where, error, message",
     [
         (np.ones(3, np.float32), TypeError, "where must be True or an array of bools"),
-        ("yes", TypeError, "where must be True or an array of bools"),
+        (np.array(["yes", "no", "no"]), TypeError, "where must be True or an array of bools"),
         (np.ones(4, bool), ValueError, "where of shape (4,) does not broadcast"),
     ],
 )

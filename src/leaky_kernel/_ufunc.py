@@ -37,17 +37,30 @@ for _ufunc in (leaky_relu, leaky_relu_backward):
 del _ufunc
 
 
-def select(value, sign, slope, dtype, out, where, num_threads):
+def select(value, sign, slope, dtype, out, where, num_threads, order="K", subok=True):
     """value where sign > 0, else slope * value, through the ufuncs; sign
-    None is the forward (sign is value). Operands are checked already."""
+    None is the forward (sign is value). Operands and keywords are checked
+    already: order and subok are passed to NumPy as they are, and an out of
+    another dtype gets the result rounded to `dtype` first."""
     compute = compute_dtype(dtype)
+    if out is not None and out.dtype != dtype and dtype != compute:
+        # NumPy would cast the compute dtype straight to out's dtype.
+        result = select(value, sign, slope, dtype, None, where, num_threads, order, subok)
+        np.copyto(out, result, casting="unsafe", where=where)
+        return out
     slope = slope if isinstance(slope, np.ndarray) else compute.type(slope)
     operands = (value, slope) if sign is None else (value, sign, slope)
     options = {}
     if out is not None:
         options["out"] = out
+        if out.dtype != compute:
+            options["casting"] = "unsafe"  # the call's own casting rule was checked
     if where is not True:
         options["where"] = where
+    if order != "K":
+        options["order"] = order
+    if not subok:
+        options["subok"] = False
     ufunc = leaky_relu if sign is None else leaky_relu_backward
     previous = kernels.set_ufunc_call(call_threads(num_threads), out is None)
     try:
