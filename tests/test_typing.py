@@ -49,6 +49,9 @@ reveal_type(layer(x))  # {NDARRAY_F32}
 reveal_type(layer.backward(np.ones_like(x)))  # {NDARRAY_F32}
 reveal_type(lk.leaky_relu(x, np.full(8, 0.1), where=x > 0, out=x))  # {NDARRAY_F32}
 reveal_type(lk.leaky_relu_backward(x, x, [0.1] * 8, where=x > 0))  # {NDARRAY_F32}
+reveal_type(lk.leaky_relu(x, 0.1, casting="no", order="F", subok=False))  # {NDARRAY_F32}
+reveal_type(lk.leaky_relu(x, 0.1, dtype=np.float64))  # {NDARRAY_FLOATING}
+reveal_type(lk.leaky_relu_backward(x, x, dtype="float16", out=x64))  # {NDARRAY_F64}
 reveal_type(lk.leaky_relu_slope_grad(x, x, (8,)))  # {NDARRAY_FLOATING}
 prelu = lk.PReLU(np.full(8, 0.25))
 reveal_type(prelu(x))  # {NDARRAY_F32}
@@ -152,6 +155,7 @@ lk.leaky_relu_backward(x, x, slope=0.1)  # "slope"
 lk.LeakyReLU(0.1, in_place=True)  # "in_place"
 lk.leaky_relu_backward_mask(x, x)  # "leaky_relu_backward_mask"
 lk.set_num_threads(2.5)  # "float"
+lk.leaky_relu(x, casting="sometimes")  # "leaky_relu"
 """
 
 
