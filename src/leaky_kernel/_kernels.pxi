@@ -724,8 +724,7 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
     neither input; negative_slope is a float that is finite in that dtype;
     num_threads is None or a positive int, resolved (resolve_threads) only
     when the call is large enough for two. Returning None, it has checked
-    nothing aloud and changed nothing:
-    the general path checks and reports.
+    nothing aloud and changed nothing: the general path checks and reports.
     """
     cdef int order
     cdef cnp.ndarray v, s, o
