@@ -44,8 +44,9 @@ def select(value, sign, slope, dtype, out, where, num_threads, order="K", subok=
     another dtype gets the result rounded to `dtype` first."""
     compute = compute_dtype(dtype)
     if out is not None and out.dtype != dtype and dtype != compute:
-        # NumPy would cast the compute dtype straight to out's dtype.
-        result = select(value, sign, slope, dtype, None, where, num_threads, order, subok)
+        # NumPy would cast the compute dtype straight to out's dtype. The
+        # result is computed everywhere; where= picks what reaches out.
+        result = select(value, sign, slope, dtype, None, True, num_threads, order, subok)
         np.copyto(out, result, casting="unsafe", where=where)
         return out
     slope = slope if isinstance(slope, np.ndarray) else compute.type(slope)
