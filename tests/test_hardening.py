@@ -304,7 +304,7 @@ def bad_calls(big):
         lambda: lk.leaky_relu(x, alpha=big[:999]),
         lambda: lk.leaky_relu(x, num_threads=big),
         lambda: lk.leaky_relu(big.astype(complex)),
-        lambda: lk.leaky_relu(x, out=big),
+        lambda: lk.leaky_relu(x, out=big.astype(np.int64)),
         lambda: lk.leaky_relu(x, out=big.tolist()),
         lambda: lk.leaky_relu_backward(big, x[:999]),
         lambda: lk.leaky_relu_backward(x, x, x_is_output=big),

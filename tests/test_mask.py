@@ -337,7 +337,7 @@ FORWARD_ERRORS = [
     ((X,), {"num_threads": 1.5}, TypeError, "num_threads"),
     ((X.astype(np.complex64),), {}, TypeError, "x"),
     ((["a"],), {}, TypeError, "x"),
-    ((X,), {"out": np.zeros(3, np.float64)}, TypeError, "out"),
+    ((X,), {"out": np.zeros(3, np.int64)}, TypeError, "out"),
     ((X,), {"out": np.zeros(4, np.float32)}, ValueError, "out"),
     ((X,), {"out": [0.0, 0.0, 0.0]}, TypeError, "out"),
 ]
@@ -351,7 +351,7 @@ BACKWARD_ERRORS = [
     ((X, MASK), {"negative_slope": 0.1, "alpha": 0.2}, TypeError, "alpha"),
     ((X, MASK), {"negative_slope": None}, TypeError, "negative_slope"),
     ((X, MASK), {"num_threads": -1}, ValueError, "num_threads"),
-    ((X, MASK), {"out": np.zeros(3, np.float16)}, TypeError, "out"),
+    ((X, MASK), {"out": np.zeros(3, np.int16)}, TypeError, "out"),
     ((X, MASK), {"out": np.zeros((3, 1), np.float32)}, ValueError, "out"),
 ]
 

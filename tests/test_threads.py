@@ -33,12 +33,14 @@ LARGE = 3 * PARALLEL_MIN_SIZE + 5
 
 
 @pytest.fixture
-def uncapped(monkeypatch):
+def uncapped():
     """Thread counts up to 8 pass unclamped, even on a machine with fewer CPUs,
     so that spans split three and more ways run anywhere."""
     from leaky_kernel import _threads
 
-    monkeypatch.setattr(_threads, "THREAD_CAP", 8)
+    previous = _threads.configure_kernels(cap=8)
+    yield
+    _threads.configure_kernels(cap=previous["cap"])
 
 
 @requires_openmp
@@ -310,3 +312,47 @@ def test_a_caller_that_stopped_calling_does_not_hold_up_others(run_python):
     process = run_python("-c", STOPPED_CALLER_SCRIPT, timeout=60)
     assert process.returncode == 0, process.stdout + process.stderr
     assert process.stdout.strip() == "worker done"
+
+
+FORKED_DASK_WORKERS = textwrap.dedent(
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    import numpy as np
+
+    import leaky_kernel as lk
+    from leaky_kernel import reference
+    from leaky_kernel._testing import bits_equal
+
+    if __name__ == "__main__":
+        x = np.random.default_rng(0).standard_normal(1 << 18).astype(np.float32)
+        slope = np.linspace(-0.5, 0.5, x.size).astype(np.float32)
+        expected = reference.leaky_relu(x, slope)
+        # The parent enters a parallel region first, with a slope array.
+        assert bits_equal(lk.leaky_relu(x, slope, num_threads=2), expected)
+        try:
+            import dask
+            import dask.array as da
+        except ImportError:
+            print("no dask")
+            raise SystemExit
+        lazy = lk.leaky_relu(da.from_array(x, chunks=1 << 17), da.from_array(slope, chunks=1 << 17))
+        fork = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=fork) as pool:
+            assert bits_equal(lazy.compute(scheduler=pool), expected)
+        with dask.config.set({"multiprocessing.context": "fork"}):
+            assert bits_equal(lazy.compute(scheduler="processes", num_workers=1), expected)
+        print("fork ok")
+    """
+)
+
+
+@requires_openmp
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_forked_dask_workers_run_the_ufuncs_serially_without_hanging(run_python):
+    process = run_python("-c", FORKED_DASK_WORKERS, timeout=60)
+    assert process.returncode == 0, process.stdout + process.stderr[-2000:]
+    if process.stdout.strip() == "no dask":
+        pytest.skip("dask is not installed")
+    assert process.stdout.strip() == "fork ok"

@@ -4,7 +4,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import reference as reference
-from ._typing import Container, Float, Out, Scalar, Slope, Where
+from ._typing import Casting, Container, Float, Order, Out, ResultDType, Scalar, Slope, Where
 from .layer import LeakyReLU as LeakyReLU
 from .layer import PReLU as PReLU
 
@@ -36,8 +36,26 @@ def leaky_relu(
     alpha: Slope | None = None,
     out: Out,
     where: Where = True,
+    dtype: ResultDType | None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> Out: ...
+@overload
+def leaky_relu(
+    x: ArrayLike,
+    negative_slope: Slope = ...,
+    *,
+    alpha: Slope | None = None,
+    out: None = None,
+    where: Where = True,
+    dtype: ResultDType,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
+    num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
 @overload
 def leaky_relu(
     x: NDArray[Float],
@@ -46,6 +64,10 @@ def leaky_relu(
     alpha: Slope | None = None,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> NDArray[Float]: ...
 @overload
@@ -56,6 +78,10 @@ def leaky_relu(
     alpha: Slope | None = None,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> np.floating[Any]: ...
 @overload
@@ -66,6 +92,10 @@ def leaky_relu(
     alpha: Slope | None = None,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> Container: ...
 @overload
@@ -76,6 +106,10 @@ def leaky_relu(
     alpha: Slope | None = None,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> NDArray[np.floating[Any]]: ...
 @overload
@@ -88,8 +122,28 @@ def leaky_relu_backward(
     x_is_output: bool = False,
     out: Out,
     where: Where = True,
+    dtype: ResultDType | None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> Out: ...
+@overload
+def leaky_relu_backward(
+    grad_output: ArrayLike,
+    x: ArrayLike,
+    negative_slope: Slope = ...,
+    *,
+    alpha: Slope | None = None,
+    x_is_output: bool = False,
+    out: None = None,
+    where: Where = True,
+    dtype: ResultDType,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
+    num_threads: int | None = None,
+) -> NDArray[np.floating[Any]]: ...
 @overload
 def leaky_relu_backward(
     grad_output: NDArray[Float],
@@ -100,6 +154,10 @@ def leaky_relu_backward(
     x_is_output: bool = False,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> NDArray[Float]: ...
 @overload
@@ -112,6 +170,10 @@ def leaky_relu_backward(
     x_is_output: bool = False,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> np.floating[Any]: ...
 @overload
@@ -124,6 +186,10 @@ def leaky_relu_backward(
     x_is_output: bool = False,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> Container: ...
 @overload
@@ -136,6 +202,10 @@ def leaky_relu_backward(
     x_is_output: bool = False,
     out: None = None,
     where: Where = True,
+    dtype: None = None,
+    casting: Casting = "same_kind",
+    order: Order = "K",
+    subok: bool = True,
     num_threads: int | None = None,
 ) -> NDArray[np.floating[Any]]: ...
 @overload

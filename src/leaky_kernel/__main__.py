@@ -83,19 +83,23 @@ def check_kernels(module, rng):
 def check_ufunc_loops(module, x, g, slope, threads, check):
     """The ufunc loops: one slope per loop (the kernel, contiguous and
     strided) and a slope per element (contiguous and strided)."""
-    forward, backward = module.ufuncs(threads, True, "leaky_relu", "leaky_relu_backward")
+    forward, backward = module.leaky_relu_ufunc, module.leaky_relu_backward_ufunc
     per_row = np.linspace(-1.0, 1.0, x.shape[0]).reshape(-1, 1)
     per_element = np.resize(np.array([slope, 0.25, -2.0]), x.shape)
-    for slopes, path in ((slope, "one slope"), (per_row, "slope per row"),
-                         (per_element, "slope per element")):
-        compute_slopes = np.asarray(slopes, x.dtype)
-        for view, layout in ((lambda a: a, "contiguous"), (lambda a: a[:, ::2], "strided")):
-            xv, gv = view(x), view(g)
-            s = compute_slopes if compute_slopes.ndim < 2 else view(compute_slopes)
-            check("forward", f"ufunc {path} {layout}", forward(xv, s),
-                  reference.leaky_relu(xv, s))
-            check("backward", f"ufunc {path} {layout}", backward(gv, xv, s),
-                  reference.leaky_relu_backward(gv, xv, s))
+    previous = module.set_ufunc_call(threads, True)
+    try:
+        for slopes, path in ((slope, "one slope"), (per_row, "slope per row"),
+                             (per_element, "slope per element")):
+            compute_slopes = np.asarray(slopes, x.dtype)
+            for view, layout in ((lambda a: a, "contiguous"), (lambda a: a[:, ::2], "strided")):
+                xv, gv = view(x), view(g)
+                s = compute_slopes if compute_slopes.ndim < 2 else view(compute_slopes)
+                check("forward", f"ufunc {path} {layout}", forward(xv, s),
+                      reference.leaky_relu(xv, s))
+                check("backward", f"ufunc {path} {layout}", backward(gv, xv, s),
+                      reference.leaky_relu_backward(gv, xv, s))
+    finally:
+        module.restore_ufunc_call(previous)
 
 
 def check_api(rng):

@@ -1,4 +1,5 @@
 """leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
+import inspect
 import math
 
 import numpy as np
@@ -10,21 +11,32 @@ from ._threads import call_threads
 from ._tuning import fit_before
 from ._validation import (
     DEFAULT_SLOPE,
+    UFUNC_KEYWORDS,
     backward_operands,
     broadcast_shape,
     check_num_threads,
     check_out,
+    check_ufunc_keywords,
     check_where,
     compute_dtype,
     dispatches,
+    dtype_of,
     forward_operands,
 )
 
 _KERNELS = by_dtype(kernels.leaky_select)
+_SELECT_CONTIGUOUS = kernels.select_contiguous
 
 
 def leaky_relu(
-    x, negative_slope=DEFAULT_SLOPE, *, alpha=None, out=None, where=True, num_threads=None
+    x,
+    negative_slope=DEFAULT_SLOPE,
+    *,
+    alpha=None,
+    out=None,
+    where=True,
+    num_threads=None,
+    **ufunc_keywords,
 ):
     """Leaky ReLU: x where x > 0, else negative_slope * x.
 
@@ -42,34 +54,53 @@ def leaky_relu(
     alpha : float or array_like, optional
         Keyword alias of negative_slope; give one or the other.
     out : ndarray, optional
-        Result array of exactly the result dtype and shape. May be `x` itself,
-        or overlap it.
+        Result array of the result's shape, of any dtype the result casts to
+        under `casting`. May be `x` itself, or overlap it.
     where : array_like of bool, optional
         As for NumPy ufuncs: the result is computed where True; elsewhere
         `out` keeps its values (without `out`, those elements are undefined).
+    dtype : float16, float32 or float64, optional
+        Compute and return in this dtype: x is cast to it first (under
+        `casting`), as ``np.exp(x, dtype=...)`` does.
+    casting : {"same_kind", "no", "equiv", "safe", "unsafe"}, optional
+        NumPy's rule for casting x to the dtype of the result and the result
+        to `out`. The slope is a parameter, rounded to the compute dtype.
+    order : {"K", "C", "F", "A"}, optional
+        Memory layout of a new result, as for NumPy ufuncs.
+    subok : bool, optional
+        False returns a plain ndarray for an ndarray subclass, as for NumPy ufuncs.
     num_threads : int, optional
-        OpenMP threads for this call; default `get_num_threads()`.
+        OpenMP threads for this call; default `get_num_threads()`. A lazy
+        container (Dask) computes later, on the count configured where it runs.
 
     Returns
     -------
     ndarray (or x's container type), or a NumPy scalar for 0-d input. `out`
     when given.
     """
-    slope = _slope_as_given(negative_slope, alpha)
-    if slope is not None and where is True:
-        result = kernels.select_contiguous(x, x, slope, out, num_threads)
+    slope = negative_slope if alpha is None else _slope_as_given(negative_slope, alpha)
+    if slope is not None and where is True and not ufunc_keywords:
+        result = _SELECT_CONTIGUOUS(x, x, slope, out, num_threads)
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)
-    x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    requested, casting, order, subok = check_ufunc_keywords("leaky_relu", ufunc_keywords)
+    x, slope, dtype = forward_operands(x, negative_slope, alpha, requested, casting)
     shape = tuple(x.shape)
     fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
-        check_out(out, dtype, shape)
+        check_out(out, dtype, shape, casting)
     where = check_where(where, shape)
-    if where is not True or isinstance(slope, np.ndarray) or dispatches(x):
-        return _ufunc.select(x, None, slope, dtype, out, where, num_threads)
-    return _select(x, None, slope, dtype, out, num_threads)
+    if requested is not None:
+        x = _cast(x, dtype, "x")
+    if (
+        where is not True
+        or isinstance(slope, np.ndarray)
+        or dispatches(x)
+        or _writes_a_place_twice(out)
+    ):
+        return _ufunc.select(x, None, slope, dtype, out, where, num_threads, order, subok)
+    return _select(x, None, slope, dtype, out, num_threads, order)
 
 
 def leaky_relu_backward(
@@ -82,6 +113,7 @@ def leaky_relu_backward(
     out=None,
     where=True,
     num_threads=None,
+    **ufunc_keywords,
 ):
     """Gradient of leaky_relu: grad_output where x > 0, else negative_slope * grad_output.
 
@@ -89,44 +121,79 @@ def leaky_relu_backward(
     With ``x_is_output=True``, `x` holds leaky_relu's output instead of its
     input (valid for slopes >= 0, where both give the same result).
     grad_output and x promote together (``np.result_type``) and broadcast
-    together; the other parameters are as for `leaky_relu`. The result keeps
-    grad_output's layout.
+    together; with `dtype`, both are cast to it. The other parameters are as
+    for `leaky_relu`. The result keeps grad_output's layout unless `order`
+    says otherwise.
     """
-    slope = _slope_as_given(negative_slope, alpha)
+    slope = negative_slope if alpha is None else _slope_as_given(negative_slope, alpha)
     # With x_is_output the slope must be >= 0; a NaN slope fails this and goes on to be reported.
-    if slope is not None and where is True and (
+    if slope is not None and where is True and not ufunc_keywords and (
         x_is_output is False or (x_is_output is True and isinstance(slope, float) and slope >= 0)
     ):
-        result = kernels.select_contiguous(grad_output, x, slope, out, num_threads)
+        result = _SELECT_CONTIGUOUS(grad_output, x, slope, out, num_threads)
         if result is not None:
             return result
     num_threads = check_num_threads(num_threads)
+    requested, casting, order, subok = check_ufunc_keywords("leaky_relu_backward", ufunc_keywords)
     grad_output, x, slope, dtype = backward_operands(
-        grad_output, x, negative_slope, alpha, x_is_output
+        grad_output, x, negative_slope, alpha, x_is_output, requested, casting
     )
     shape = broadcast_shape(grad_output, x)
     fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
-        check_out(out, dtype, shape)
+        check_out(out, dtype, shape, casting)
     where = check_where(where, shape)
+    if requested is not None:
+        grad_output, x = _cast(grad_output, dtype, "grad_output"), _cast(x, dtype, "x")
     if (
         where is not True
         or isinstance(slope, np.ndarray)
         or dispatches(grad_output)
         or dispatches(x)
         or grad_output.shape != x.shape
+        or _writes_a_place_twice(out)
     ):
-        return _ufunc.select(grad_output, x, slope, dtype, out, where, num_threads)
-    return _select(grad_output, x, slope, dtype, out, num_threads)
+        return _ufunc.select(grad_output, x, slope, dtype, out, where, num_threads, order, subok)
+    return _select(grad_output, x, slope, dtype, out, num_threads, order)
 
 
-def _select(value, sign, slope, dtype, out, num_threads):
-    """value where sign > 0, else slope * value; `sign=None` means sign is value."""
+def _show_ufunc_keywords(function):
+    """Give `function`'s signature the ufunc keywords it takes through
+    **ufunc_keywords, before num_threads, as named keyword-only parameters.
+    They come in as **ufunc_keywords because a call that passes none then
+    costs less than one with four more named parameters."""
+    signature = inspect.signature(function)
+    *named, num_threads, _ = signature.parameters.values()
+    keywords = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in UFUNC_KEYWORDS.items()
+    ]
+    function.__signature__ = signature.replace(parameters=[*named, *keywords, num_threads])
+
+
+_show_ufunc_keywords(leaky_relu)
+_show_ufunc_keywords(leaky_relu_backward)
+
+
+def _cast(operand, dtype, name):
+    """The operand in `dtype` (the call's requested dtype, whose cast the
+    checks allowed), unless it casts there safely: the kernels and NumPy's
+    loop search then convert it as a cast would, without a copy here."""
+    if np.can_cast(dtype_of(operand, name), dtype, "safe"):
+        return operand
+    return operand.astype(dtype)
+
+
+def _select(value, sign, slope, dtype, out, num_threads, order):
+    """value where sign > 0, else slope * value; `sign=None` means sign is value.
+    A new result is laid out as `order` says (check_ufunc_keywords)."""
     compute = compute_dtype(dtype)
     value = kernel_operand(value, compute)
     sign = value if sign is None else kernel_operand(sign, compute)
-    fresh = not kernel_writes_directly(out, compute, (value, sign))
-    target = np.empty_like(value) if fresh else out
+    # An out of another dtype gets the result rounded to `dtype` first.
+    fresh = out is None or out.dtype != dtype or not kernel_writes_directly(out, compute,
+                                                                            (value, sign))
+    target = np.empty_like(value, order=_new_order(order, (value, sign))) if fresh else out
     if target.size:
         views = common_2d([target, value, sign])
         if views is None:  # no common order merges the axes: copy into the target's layout
@@ -139,6 +206,22 @@ def _select(value, sign, slope, dtype, out, num_threads):
         target_2d, value_2d, sign_2d = views
         _KERNELS[compute](value_2d, sign_2d, target_2d, slope, call_threads(num_threads), fresh)
     return deliver_result(target, dtype, out)
+
+
+def _new_order(order, inputs):
+    """The order np.empty_like takes for a ufunc's `order`: "A" is "F" when
+    every input is F-contiguous, else "C"."""
+    if order != "A":
+        return order
+    return "F" if all(a.flags.f_contiguous for a in inputs) else "C"
+
+
+def _writes_a_place_twice(out):
+    """Whether out has a zero stride along several elements. The ufunc route
+    writes such an out in order, so that the last write stays, as in NumPy."""
+    return out is not None and any(
+        step == 0 and n > 1 for step, n in zip(out.strides, out.shape)
+    )
 
 
 def _slope_as_given(negative_slope, alpha):

@@ -59,8 +59,6 @@ from libc.string cimport memcpy
 
 cnp.import_array()
 
-from ._threads import call_threads
-
 cdef extern from "numpy/arrayobject.h":
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void* descr, int subok)
 
@@ -236,6 +234,87 @@ def configure(**changes):
     fit_min_bytes[0], fit_min_bytes[1] = fit["serial"], fit["parallel"]
     install(new)
     return previous
+
+
+# ============================================================================
+# Threads: how many a call uses, from the state the Python layer configures
+# ============================================================================
+# _threads.py pushes the package's default count and the cap down here
+# (configure_threads), so that a call resolves its count without calling back
+# into Python. A forked child runs serially: GNU libgomp hangs a child that
+# enters a parallel region after its parent used one, and the child cannot
+# tell whether the parent did. The fork handler is the C library's, so that
+# it also covers forks that bypass Python's os.register_at_fork.
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #endif
+    static int lk_openmp_max_threads(void) {
+    #ifdef _OPENMP
+        return omp_get_max_threads();
+    #else
+        return 1;
+    #endif
+    }
+    #if defined(_WIN32)
+    static int lk_on_fork_child(void (*handler)(void)) { (void)handler; return 0; }
+    #else
+    #include <pthread.h>
+    static int lk_on_fork_child(void (*handler)(void)) {
+        return pthread_atfork(NULL, NULL, handler);
+    }
+    #endif
+    """
+    int lk_openmp_max_threads() noexcept nogil
+    int lk_on_fork_child(void (*handler)() noexcept nogil) noexcept nogil
+
+cdef int default_threads = 0  # the package default; 0 follows omp_get_max_threads()
+cdef int thread_cap = 1       # no call uses more
+cdef bint serial_only = False  # a forked child, or a subinterpreter
+
+
+cdef void mark_forked_child() noexcept nogil:
+    global serial_only
+    serial_only = True
+
+
+lk_on_fork_child(mark_forked_child)
+
+
+cdef int resolve_threads(int requested) noexcept nogil:
+    """The threads a call may use: `requested`, or the configured default for
+    0, capped at thread_cap; 1 where only serial calls are safe."""
+    cdef int n = requested
+    if serial_only:
+        return 1
+    if n <= 0:
+        n = default_threads if default_threads > 0 else lk_openmp_max_threads()
+    return max(1, min(n, thread_cap))
+
+
+def configure_threads(**changes):
+    """Change the thread state calls resolve their count from: `default`
+    (a positive int, or None to follow OpenMP), `cap` (a positive int) and
+    `serial` (a bool). Values are checked by _threads.py. Returns the previous
+    state, so that ``configure_threads(**previous)`` restores it."""
+    global default_threads, thread_cap, serial_only
+    previous = {"default": default_threads or None, "cap": thread_cap, "serial": serial_only}
+    unknown = set(changes) - set(previous)
+    if unknown:
+        raise TypeError(f"unknown thread settings: {sorted(unknown)}")
+    new = {**previous, **changes}
+    default_threads = new["default"] or 0
+    thread_cap = max(1, new["cap"])
+    serial_only = new["serial"]
+    return previous
+
+
+def call_threads(num_threads):
+    """The threads a call with this num_threads (None, or an already checked
+    positive int) may use."""
+    return resolve_threads(0 if num_threads is None else num_threads)
 
 
 # Calls on fewer elements keep the GIL. Releasing and taking it back costs a
@@ -699,9 +778,9 @@ cdef bint fit_first(Py_ssize_t size, Py_ssize_t item, int requested) noexcept:
 
 cdef int fast_threads(Py_ssize_t size, object num_threads):
     """The threads a fast path asks for: resolved only when the call is large
-    enough for two."""
+    enough for two (fast_slope_and_type has checked num_threads)."""
     if work_threads(size, 2, tuning.min_thread_elements) > 1:  # else one thread, whatever asked
-        return call_threads(num_threads)
+        return resolve_threads(0 if num_threads is None else num_threads)
     return 1
 
 
@@ -712,9 +791,9 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
     float64), native, aligned, at least 1-d, of one shape and contiguous in one
     order; out is None or such an array, writeable, that is value or overlaps
     neither input; negative_slope is a float that is finite in that dtype;
-    num_threads is None or a positive int, resolved by _threads.call_threads
-    only when the call is large enough for two. Returning None, it has checked nothing aloud and changed nothing:
-    the general path checks and reports.
+    num_threads is None or a positive int, resolved (resolve_threads) only
+    when the call is large enough for two. Returning None, it has checked
+    nothing aloud and changed nothing: the general path checks and reports.
     """
     cdef int order
     cdef cnp.ndarray v, s, o
@@ -771,15 +850,90 @@ def select_contiguous(value, sign, negative_slope, out, num_threads):
 # included (NumPy hands a loop the whole array when it needs no buffering
 # or casting); otherwise every element has its own slope.
 #
-# A ufunc loop cannot take keywords, so the thread count and whether NumPy
-# allocated the output come in the loop's data pointer: `ufuncs(...)` makes
-# one pair of ufuncs per setting. NumPy may call a loop with the GIL held or
-# not; the loops only touch C.
+# There is one ufunc per operation, made once, as NumPy's own are. A loop
+# cannot take keywords, so it reads its settings when it runs: the thread
+# count and whether NumPy allocated the output, which the Python layer sets
+# for the calling thread around its ufunc call (set_ufunc_call); NumPy runs
+# the loops in the thread that calls the ufunc. A call that did not come
+# through the Python layer (a Dask task, ufunc.accumulate) has none set and
+# runs on the configured default count. NumPy may call a loop with the GIL
+# held or not; the loops only touch C.
+#
+# NumPy leaves an out that overlaps an input uncopied when an in-order loop
+# computes it right (the input ahead of out), and repeats a loop over an out
+# whose stride is 0, so that the last write stays. Threads would break both:
+# such a loop runs serially, element after element.
 
 cnp.import_ufunc()
 
 cdef extern from *:
-    ctypedef Py_ssize_t intptr_t
+    """
+    #if defined(_MSC_VER)
+    #define LK_THREAD_LOCAL __declspec(thread)
+    #else
+    #define LK_THREAD_LOCAL __thread
+    #endif
+    /* The calling thread's settings for the ufunc loops: threads << 1 | fresh
+       output; 0 when none are set. */
+    static LK_THREAD_LOCAL int lk_ufunc_call = 0;
+    static int lk_get_ufunc_call(void) { return lk_ufunc_call; }
+    static void lk_set_ufunc_call(int settings) { lk_ufunc_call = settings; }
+    """
+    int lk_get_ufunc_call() noexcept nogil
+    void lk_set_ufunc_call(int settings) noexcept nogil
+
+
+def set_ufunc_call(int n_threads, bint fresh_output):
+    """Settings for the ufunc loops this thread runs next: at most n_threads
+    threads (already resolved by call_threads), and whether NumPy allocates
+    the output. Returns the previous settings, for restore_ufunc_call, which
+    the caller must call even when the ufunc call raises."""
+    cdef int previous = lk_get_ufunc_call()
+    lk_set_ufunc_call(max(1, n_threads) << 1 | fresh_output)
+    return previous
+
+
+def restore_ufunc_call(int previous):
+    """Put back the settings set_ufunc_call returned."""
+    lk_set_ufunc_call(previous)
+
+
+cdef inline bint extents_overlap(const char* a, Py_ssize_t a_step, const char* b,
+                                 Py_ssize_t b_step, Py_ssize_t n, Py_ssize_t item) noexcept nogil:
+    """Whether the bytes of n elements from a and from b, `step` apart, meet."""
+    cdef const char* a_low = a + min(0, a_step * (n - 1))
+    cdef const char* a_high = a + max(0, a_step * (n - 1)) + item
+    cdef const char* b_low = b + min(0, b_step * (n - 1))
+    cdef const char* b_high = b + max(0, b_step * (n - 1)) + item
+    return a_low < b_high and b_low < a_high
+
+
+cdef inline bint reads_what_out_writes(const char* a, Py_ssize_t a_step, const char* out,
+                                       Py_ssize_t out_step, Py_ssize_t n,
+                                       Py_ssize_t item) noexcept nogil:
+    """Whether writing out can reach elements of input `a` other than the one
+    each element reads itself (in place, element by element, is safe)."""
+    if a == out and a_step == out_step:
+        return False
+    return extents_overlap(a, a_step, out, out_step, n, item)
+
+
+cdef bint runs_in_order(
+    const char* value, Py_ssize_t value_step,
+    const char* sign, Py_ssize_t sign_step,
+    const char* slope, Py_ssize_t slope_step,
+    const char* out, Py_ssize_t out_step,
+    Py_ssize_t n, Py_ssize_t item,
+) noexcept nogil:
+    """Whether a loop call must run element after element in order, on one
+    thread: out overlaps an input, or writes one place n times."""
+    if out_step == 0:
+        return n > 1
+    return (
+        reads_what_out_writes(value, value_step, out, out_step, n, item)
+        or reads_what_out_writes(sign, sign_step, out, out_step, n, item)
+        or reads_what_out_writes(slope, slope_step, out, out_step, n, item)
+    )
 
 cdef extern from "<fenv.h>":
     int FE_ALL_EXCEPT
@@ -854,25 +1008,27 @@ cdef void ufunc_select(
     char* slope, Py_ssize_t slope_step,
     char* out, Py_ssize_t out_step,
     Py_ssize_t n,
-    void* data,
     floating kind,
 ) noexcept nogil:
     cdef Job job
-    cdef intptr_t setting = <intptr_t>data
+    cdef int settings = lk_get_ufunc_call()
+    cdef int n_threads = resolve_threads(settings >> 1)
     if n <= 0:
+        return
+    if runs_in_order(value, value_step, sign, sign_step, slope, slope_step, out, out_step, n,
+                     sizeof(floating)):
+        select_each(value, value_step, sign, sign_step, slope, slope_step, out, out_step, n, kind)
         return
     if slope_step != 0:
         select_each_spans(value, value_step, sign, sign_step, slope, slope_step, out, out_step,
-                          n, work_threads(n, <int>(setting >> 1), tuning.min_thread_elements),
-                          kind)
+                          n, work_threads(n, n_threads, tuning.min_thread_elements), kind)
         return
     job.op.rows = 1
     job.op.cols = n
     job.op.value = Operand(value, 0, value_step)
     job.op.sign = Operand(sign, 0, sign_step)
     job.op.out = Operand(out, 0, out_step)
-    fill_job(&job, SELECT, floating is double, (<floating*>slope)[0], <int>(setting >> 1),
-             setting & 1)
+    fill_job(&job, SELECT, floating is double, (<floating*>slope)[0], n_threads, settings & 1)
     if not give_scratch(&job):  # the plain loop needs no buffers
         select_each(value, value_step, sign, sign_step, slope, 0, out, out_step, n, kind)
         return
@@ -891,39 +1047,39 @@ cdef inline void no_floating_point_errors() noexcept nogil:
 
 
 cdef void forward_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
-                       void* data, floating kind) noexcept nogil:
+                       floating kind) noexcept nogil:
     # Operands: x, slope -> out
     ufunc_select(args[0], steps[0], args[0], steps[0], args[1], steps[1], args[2], steps[2],
-                 dims[0], data, kind)
+                 dims[0], kind)
     no_floating_point_errors()
 
 
 cdef void backward_loop(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
-                        void* data, floating kind) noexcept nogil:
+                        floating kind) noexcept nogil:
     # Operands: grad_output, x, slope -> out
     ufunc_select(args[0], steps[0], args[1], steps[1], args[2], steps[2], args[3], steps[3],
-                 dims[0], data, kind)
+                 dims[0], kind)
     no_floating_point_errors()
 
 
 cdef void forward_float(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
                         void* data) noexcept nogil:
-    forward_loop(args, dims, steps, data, <float>0)
+    forward_loop(args, dims, steps, <float>0)
 
 
 cdef void forward_double(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
                          void* data) noexcept nogil:
-    forward_loop(args, dims, steps, data, <double>0)
+    forward_loop(args, dims, steps, <double>0)
 
 
 cdef void backward_float(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
                          void* data) noexcept nogil:
-    backward_loop(args, dims, steps, data, <float>0)
+    backward_loop(args, dims, steps, <float>0)
 
 
 cdef void backward_double(char** args, cnp.npy_intp* dims, cnp.npy_intp* steps,
                           void* data) noexcept nogil:
-    backward_loop(args, dims, steps, data, <double>0)
+    backward_loop(args, dims, steps, <double>0)
 
 
 cdef cnp.PyUFuncGenericFunction FORWARD_LOOPS[2]
@@ -936,31 +1092,20 @@ FORWARD_TYPES[:] = [cnp.NPY_FLOAT] * 3 + [cnp.NPY_DOUBLE] * 3
 BACKWARD_TYPES[:] = [cnp.NPY_FLOAT] * 4 + [cnp.NPY_DOUBLE] * 4
 
 
-# NumPy keeps a ufunc's name as a pointer: the names live here, for good.
-_UFUNC_NAMES = []
+# The loops take no data: they read their settings when they run.
+cdef void* NO_LOOP_DATA[2]
+NO_LOOP_DATA[:] = [NULL, NULL]
 
-
-def ufuncs(int n_threads, bint fresh_output, str forward_name, str backward_name):
-    """(forward, backward): the ufuncs ``forward_name(x, slope)`` and
-    ``backward_name(grad_output, x, slope)``, with float32 and float64 loops,
-    whose calls use at most n_threads threads; `fresh_output`: NumPy
-    allocates their output (no out=). Each call makes two new ufuncs, whose
-    loop data live as long as the process: callers keep them."""
-    cdef void** data = <void**>malloc(2 * sizeof(void*))
-    if data == NULL:
-        raise MemoryError()
-    data[0] = data[1] = <void*>(<intptr_t>max(1, n_threads) << 1 | fresh_output)
-    names = (forward_name.encode(), backward_name.encode())
-    _UFUNC_NAMES.extend(names)
-    forward = cnp.PyUFunc_FromFuncAndData(
-        FORWARD_LOOPS, data, FORWARD_TYPES, 2, 2, 1, cnp.PyUFunc_None,
-        names[0], b"x where x > 0, else slope * x", 0,
-    )
-    backward = cnp.PyUFunc_FromFuncAndData(
-        BACKWARD_LOOPS, data, BACKWARD_TYPES, 2, 3, 1, cnp.PyUFunc_None,
-        names[1], b"grad_output where x > 0, else slope * grad_output", 0,
-    )
-    return forward, backward
+# leaky_relu(x, slope) and leaky_relu_backward(grad_output, x, slope), with
+# float32 and float64 loops. _ufunc.py gives them to NumPy and pickle.
+leaky_relu_ufunc = cnp.PyUFunc_FromFuncAndData(
+    FORWARD_LOOPS, NO_LOOP_DATA, FORWARD_TYPES, 2, 2, 1, cnp.PyUFunc_None,
+    b"leaky_relu", b"x where x > 0, else slope * x", 0,
+)
+leaky_relu_backward_ufunc = cnp.PyUFunc_FromFuncAndData(
+    BACKWARD_LOOPS, NO_LOOP_DATA, BACKWARD_TYPES, 2, 3, 1, cnp.PyUFunc_None,
+    b"leaky_relu_backward", b"grad_output where x > 0, else slope * grad_output", 0,
+)
 
 
 # ============================================================================

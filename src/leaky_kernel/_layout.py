@@ -68,11 +68,15 @@ def common_2d(arrays):
 def deliver_result(result, dtype, out):
     """What a call returns once the kernel has written `result` (the call's
     shape, compute dtype): a new array of `dtype` (a NumPy scalar for 0-d), or
-    `out`, into which `result` is copied unless the kernel wrote out itself."""
+    `out`, into which `result` is copied unless the kernel wrote out itself.
+    The result is rounded to `dtype` before it goes into an out of another
+    dtype (whose cast the caller has checked), as NumPy's output casts go."""
     with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
         if out is None:
             result = result.astype(dtype, copy=False)
             return result[()] if result.ndim == 0 else result
         if not np.may_share_memory(result, out):
-            np.copyto(out, result, casting="same_kind")
+            if out.dtype != dtype:
+                result = result.astype(dtype, copy=False)
+            np.copyto(out, result, casting="unsafe")
         return out

@@ -74,7 +74,7 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
     nbytes = mask_nbytes(x.size)
     if mask is None or mask.shape != (nbytes,):
         mask = np.empty(nbytes, MASK_DTYPE)
-    target, fresh = _target(out, compute, [x_flat])
+    target, fresh = _target(out, dtype, compute, [x_flat])
     _FORWARD[compute](x_flat, target, mask, slope, call_threads(num_threads), fresh)
     return deliver_result(target.reshape(x.shape), dtype, out), mask
 
@@ -108,7 +108,7 @@ def leaky_relu_backward_mask(
     compute = compute_dtype(dtype)
     grad_flat = _flat_operand(grad_output, compute)
     mask = _flat_operand(mask, MASK_DTYPE)
-    target, fresh = _target(out, compute, [grad_flat, mask])
+    target, fresh = _target(out, dtype, compute, [grad_flat, mask])
     _BACKWARD[compute](grad_flat, mask, target, slope, call_threads(num_threads), fresh)
     return deliver_result(target.reshape(grad_output.shape), dtype, out)
 
@@ -138,12 +138,12 @@ def _flat_operand(a, dtype):
     return np.require(a, dtype, ["C", "A"]).reshape(-1)
 
 
-def _target(out, compute, inputs):
+def _target(out, dtype, compute, inputs):
     """(the 1-d array the kernel writes, whether it is new): out's own memory
-    where the kernel can write it directly (contiguous, compute dtype,
-    aligned, and either one of the inputs exactly or overlapping none), else
-    a new array."""
-    if out is not None and out.flags.c_contiguous:
+    where the kernel can write it directly (contiguous, the result dtype and
+    the compute dtype, aligned, and either one of the inputs exactly or
+    overlapping none), else a new array."""
+    if out is not None and out.dtype == dtype and out.flags.c_contiguous:
         out_flat = out.reshape(-1)
         if kernel_writes_directly(out_flat, compute, inputs):
             return out_flat, False

@@ -1,10 +1,11 @@
-"""How many OpenMP threads a call may use: the one place that resolves and caps it.
+"""How many OpenMP threads a call may use: the package's settings, pushed
+down to the kernels, which resolve each call's count from them.
 
-The count is resolved once per call, in Python, and passed down as an int;
-the kernel then starts no more threads than the call has spans of work for
-(_kernels.pxi, `work_threads`). With no package default it follows
-omp_get_max_threads(), so OMP_NUM_THREADS and threadpoolctl's
-threadpool_limits apply.
+A call's count is resolved once, in the kernel module (`call_threads`), from
+the count the call asks for, else the package default, else
+omp_get_max_threads(), so that OMP_NUM_THREADS and threadpoolctl's
+threadpool_limits apply; the kernel then starts no more threads than the
+call has spans of work for (_kernels.pxi, `work_threads`).
 
 Any count, requested or from the environment, is clamped to THREAD_CAP: the
 CPUs this process may run on, and OpenMP's thread limit. A memory-bound
@@ -12,15 +13,16 @@ kernel gains nothing from more threads than cores, and a count such as
 100,000 would make the OpenMP runtime fail to create its threads and end the
 process. Clamping changes no result.
 
-Two places always run serially. A forked child: GNU libgomp hangs a forked
-child that enters a parallel region after its parent used one, and the child
-cannot tell whether the parent did. A subinterpreter: CPython turns off its
-GIL-state checks there, and Cython's parallel loops rely on them, so a
-parallel region would abort the process.
+Two places always run serially. A forked child (the kernel modules mark it
+themselves, see _kernels.pxi): GNU libgomp hangs a forked child that enters
+a parallel region after its parent used one. A subinterpreter: CPython turns
+off its GIL-state checks there, and Cython's parallel loops rely on them, so
+a parallel region would abort the process.
 """
 import os
 
 from . import _openmp
+from ._dispatch import LEVELS, kernels, load
 from ._validation import check_num_threads
 
 
@@ -33,35 +35,29 @@ def _usable_cpus():
 # The most threads any call starts.
 THREAD_CAP = max(1, min(_usable_cpus(), _openmp.thread_limit()))
 
-_default = None
-_serial_only = not _openmp.in_main_interpreter()
+
+def configure_kernels(**changes):
+    """Push thread settings (`default`, `cap`, `serial`) down to every kernel
+    module; the self-check and the tests call every level's module. Returns
+    the previous settings of the chosen one."""
+    previous = kernels.configure_threads()
+    for level in LEVELS:
+        load(level).configure_threads(**changes)
+    return previous
 
 
-def _mark_forked_child():
-    global _serial_only
-    _serial_only = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_mark_forked_child)
+configure_kernels(cap=THREAD_CAP, serial=not _openmp.in_main_interpreter())
 
 
 def set_num_threads(n):
     """Set the package's default thread count; None returns to OpenMP's default."""
-    global _default
-    _default = check_num_threads(n)
+    configure_kernels(default=check_num_threads(n))
 
 
 def get_num_threads():
     """The thread count that a call with num_threads=None uses for a large array."""
-    if _serial_only or not _openmp.openmp_enabled():
-        return 1
-    requested = _openmp.max_threads() if _default is None else _default
-    return min(requested, THREAD_CAP)
+    return kernels.call_threads(None)
 
 
-def call_threads(num_threads):
-    """The threads one call may use; num_threads is already checked (None or >= 1)."""
-    if num_threads is None or _serial_only:
-        return get_num_threads()
-    return min(num_threads, THREAD_CAP)
+# The threads one call may use, for num_threads already checked (None or >= 1).
+call_threads = kernels.call_threads

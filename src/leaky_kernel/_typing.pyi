@@ -1,5 +1,5 @@
 # Type names shared by the stubs; a stub-only module, never imported at run time.
-from typing import Any, Protocol, TypeVar, Union
+from typing import Any, Literal, Protocol, TypeVar, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -15,6 +15,11 @@ Scalar = Union[float, np.floating[Any], np.integer[Any], np.bool_]
 Slope = Union[float, ArrayLike]
 # where=: True, or booleans that broadcast to the result.
 Where = Union[bool, ArrayLike]
+# dtype=: the float dtype to compute and return in.
+ResultDType = Union[type[np.float16], type[np.float32], type[np.float64], np.dtype[np.floating[Any]], str]
+# casting= and order=, as NumPy's ufuncs take them.
+Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+Order = Literal[None, "K", "A", "C", "F"]
 
 class SupportsArrayUfunc(Protocol):
     """A container that dispatches ufuncs (pandas, xarray, Dask, masked arrays)."""

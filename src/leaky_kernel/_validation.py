@@ -73,9 +73,11 @@ def check_slopes(negative_slope, alpha):
 
 
 def _is_array_like(value):
-    return isinstance(value, (list, tuple)) or hasattr(value, "__array__") or hasattr(
-        value, "__array_interface__"
-    )
+    return isinstance(value, (list, tuple)) or _has_array_interface(value)
+
+
+def _has_array_interface(value):
+    return hasattr(value, "__array__") or hasattr(value, "__array_interface__")
 
 
 def one_slope(slopes):
@@ -164,6 +166,55 @@ def check_slope_fits(slope, dtype, alpha):
     return slope
 
 
+CASTING_RULES = ("no", "equiv", "safe", "same_kind", "unsafe")
+ORDERS = ("K", "A", "C", "F")
+
+
+# The keywords of NumPy's ufuncs the public functions take, with their defaults.
+UFUNC_KEYWORDS = {"dtype": None, "casting": "same_kind", "order": "K", "subok": True}
+
+
+def check_ufunc_keywords(function_name, keywords):
+    """(dtype, casting, order, subok) from the ufunc keywords a call got, as
+    NumPy's ufuncs take them: dtype None or float16, float32 or float64 (the
+    dtype to compute and return in); a casting rule; order "K", "A", "C" or
+    "F" (None is "K", lowercase is accepted); subok a bool."""
+    for name in keywords:
+        if name not in UFUNC_KEYWORDS:
+            raise TypeError(f"{function_name}() got an unexpected keyword argument {name!r}")
+    dtype, casting, order, subok = ({**UFUNC_KEYWORDS, **keywords}[name] for name in UFUNC_KEYWORDS)
+    if dtype is not None:
+        try:
+            requested = np.dtype(dtype)
+        except TypeError:
+            requested = None
+        if requested is None or requested.char not in _FLOAT_RESULTS or not requested.isnative:
+            given = describe(dtype) if requested is None else requested
+            raise TypeError(f"dtype must be float16, float32 or float64, got {given}")
+        dtype = _FLOAT_RESULTS[requested.char]
+    if not isinstance(casting, str):
+        raise TypeError(f"casting must be a str, got {describe(casting)}")
+    if casting not in CASTING_RULES:
+        raise ValueError(f"casting must be one of {', '.join(CASTING_RULES)}, got {casting!r}")
+    if order is None:
+        order = "K"
+    if not isinstance(order, str):
+        raise TypeError(f"order must be a str or None, got {describe(order)}")
+    if order.upper() not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if not isinstance(subok, (bool, np.bool_)):
+        raise TypeError(f"subok must be a bool, got {describe(subok)}")
+    return dtype, casting, order.upper(), bool(subok)
+
+
+def check_cast(dtype, to, casting, name):
+    """An operand's dtype casts to the dtype a call computes in, under
+    `casting`. Every operand casts to its own result dtype safely, up to byte
+    order: only casting "no" and "equiv" can refuse it."""
+    if dtype != to and not np.can_cast(dtype, to, casting):
+        raise TypeError(f"{name} of dtype {dtype} cannot be cast to {to} under casting={casting!r}")
+
+
 def check_num_threads(num_threads):
     if num_threads is None:
         return None
@@ -210,10 +261,18 @@ def dtype_of(value, name):
 
 
 def check_where(where, shape):
-    """where=: True, or booleans that broadcast to the result's `shape`."""
+    """where=: True, or booleans that broadcast to the result's `shape`. As
+    for NumPy's ufuncs, an array (or container) must hold bools, and anything
+    else (a list, a scalar) becomes bools by truth value."""
     if where is True:
         return True
-    where = operand(where, "where")
+    if dispatches(where) or isinstance(where, np.ndarray) or _has_array_interface(where):
+        where = operand(where, "where")
+    else:
+        try:
+            where = np.asarray(where, dtype=bool)
+        except (TypeError, ValueError):
+            raise TypeError(f"where must be True or array_like of bools, got {describe(where)}") from None
     dtype = getattr(where, "dtype", None)
     if dtype is None or dtype.kind != "b":
         raise TypeError(f"where must be True or an array of bools, got {describe(where)}")
@@ -248,28 +307,36 @@ def compute_dtype(dtype):
     return _COMPUTE.get(dtype, dtype)
 
 
-def check_out(out, dtype, shape):
+def check_out(out, dtype, shape, casting="same_kind"):
+    """out=: an ndarray of `shape` that the result dtype casts to under `casting`."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have dtype {dtype} (the result dtype), got {out.dtype}")
+    if out.dtype != dtype and not np.can_cast(dtype, out.dtype, casting):
+        raise TypeError(
+            f"out of dtype {out.dtype} cannot take the result's dtype {dtype} "
+            f"under casting={casting!r}"
+        )
     if out.shape != shape:
         raise ValueError(f"out must have shape {shape}, got {out.shape}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable, got a read-only array")
 
 
-def forward_operands(x, negative_slope, alpha):
+def forward_operands(x, negative_slope, alpha, dtype=None, casting="same_kind"):
     """(x, slope, result dtype) for a forward call: x as an ndarray, or the
     container itself when it dispatches; the slope a float or an array
-    (check_slopes_fit)."""
+    (check_slopes_fit). `dtype` (checked by check_ufunc_keywords) replaces
+    the result dtype x gives, which x must cast to under `casting`."""
     slopes = check_slopes(negative_slope, alpha)
     x = operand(x, "x")
-    dtype = result_dtype(dtype_of(x, "x"), "x")
+    x_dtype = dtype_of(x, "x")
+    dtype = _requested_result(dtype, result_dtype(x_dtype, "x"))
+    check_cast(x_dtype, dtype, casting, "x")
     return x, check_slopes_fit(slopes, dtype, tuple(x.shape), alpha), dtype
 
 
-def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
+def backward_operands(grad_output, x, negative_slope, alpha, x_is_output, dtype=None,
+                      casting="same_kind"):
     """(grad_output, x, slope, result dtype) for a backward call, as for
     forward_operands; grad_output and x broadcast together."""
     slopes = check_slopes(negative_slope, alpha)
@@ -281,9 +348,16 @@ def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
     result_dtype(grad_dtype, "grad_output")
     result_dtype(x_dtype, "x")
     shape = broadcast_shape(grad_output, x)
-    dtype = result_dtype(np.result_type(grad_dtype, x_dtype), "grad_output and x")
+    promoted = result_dtype(np.result_type(grad_dtype, x_dtype), "grad_output and x")
+    dtype = _requested_result(dtype, promoted)
+    check_cast(grad_dtype, dtype, casting, "grad_output")
+    check_cast(x_dtype, dtype, casting, "x")
     slope = check_slopes_fit(slopes, dtype, shape, alpha, bool(x_is_output))
     return grad_output, x, slope, dtype
+
+
+def _requested_result(requested, natural):
+    return natural if requested is None else requested
 
 
 def broadcast_shape(grad_output, x):
