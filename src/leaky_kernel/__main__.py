@@ -5,8 +5,10 @@
                                     any mismatch)
     python -m leaky_kernel tune     measure the tuning choices on this machine
                                     and store them as wisdom
+    python -m leaky_kernel --version
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -21,6 +23,10 @@ KERNEL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 # Small arrays split into several spans, so that threads share the work.
 SPLIT = {"min_thread_elements": 1024}
+# The public API is checked with this machine's tuning, on arrays of a fixed
+# size: the tuning may say "never parallel" with any number, which must not
+# size an allocation. With the default tuning this size runs on two threads.
+API_CHECK_SHAPE = (301, 4 * _tuning.DEFAULTS["min_thread_elements"] // 300)
 
 
 def store_variants():
@@ -105,7 +111,7 @@ def check_api(rng):
         "strided": lambda a: a[::2, ::-3],
     }
     for dtype in (np.float16, np.float32, np.float64):
-        base_x = random_operand(rng, (301, 2 * kernels.PARALLEL_MIN_SIZE // 300), dtype)
+        base_x = random_operand(rng, API_CHECK_SHAPE, dtype)
         base_g = random_operand(rng, base_x.shape, dtype)
         for layout, view in layouts.items():
             x, g = view(base_x), view(base_g)
@@ -143,18 +149,50 @@ def self_check(seed=0, report=print):
     return failures + found
 
 
+def shown(name, value):
+    """A tuning choice as people read it: "never", sizes in bytes in MiB."""
+    if value == _tuning.NEVER:
+        return "never"
+    if name.endswith("_bytes") and value >= _tuning.MIB:
+        return f"{value / _tuning.MIB:g} MiB"
+    if name.endswith("_bytes"):
+        return f"{value} bytes"
+    return str(value)
+
+
+def serial_below():
+    """The size below which calls run serially, in words."""
+    min_thread_elements = lk.get_tuning()["min_thread_elements"][0]
+    if min_thread_elements == _tuning.NEVER:
+        return "serial at every size"
+    return f"serial below {2 * min_thread_elements} elements"
+
+
+def wisdom_status():
+    """Where the wisdom file is, and whether this process uses it."""
+    path = _tuning.wisdom_path()
+    if os.environ.get(_tuning.ENVIRONMENT_VARIABLE, "").strip() == "default":
+        state = f"ignored: {_tuning.ENVIRONMENT_VARIABLE}=default"
+    elif any(why.startswith("measured by") for _, why in lk.get_tuning().values()):
+        state = "this machine's entry in use"
+    elif os.path.exists(path):
+        state = "present; no entry for this machine in use"
+    else:
+        state = "none yet: `python -m leaky_kernel tune` writes it"
+    return f"{path} ({state})"
+
+
 def print_configuration():
     print(f"leaky_kernel {lk.__version__}")
     print(f"  OpenMP:  {'enabled' if lk.openmp_enabled() else 'disabled (serial build)'}")
-    print(f"  threads: {lk.get_num_threads()} (serial below {kernels.PARALLEL_MIN_SIZE} elements; "
-          f"at most {THREAD_CAP})")
+    print(f"  threads: {lk.get_num_threads()} ({serial_below()}; at most {THREAD_CAP})")
     print(f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})")
     print(f"  CPU:     {_tuning.cpu_model()}")
     print(f"  numpy:   {np.__version__}")
+    print(f"  wisdom:  {wisdom_status()}")
     print("  tuning:")
     for name, (value, why) in lk.get_tuning().items():
-        shown = "never" if value == _tuning.NEVER else value
-        print(f"    {name} = {shown}: {why}")
+        print(f"    {name} = {shown(name, value)}: {why}")
 
 
 def check():
@@ -175,8 +213,7 @@ def tune():
     entry = lk.tune(progress=lambda line: print("  measuring " + line))
     print(f"wisdom written to {_tuning.wisdom_path()}")
     for name, value in entry["choices"].items():
-        shown = "never" if value == _tuning.NEVER else value
-        print(f"  {name} = {shown}: {entry['why'][name]}")
+        print(f"  {name} = {shown(name, value)}: {entry['why'][name]}")
     return 0
 
 
@@ -186,11 +223,12 @@ def main(argv=None):
         description="Print leaky_kernel's configuration and check every kernel path on "
         "this machine against the NumPy oracle (exit 1 on any mismatch).",
     )
+    parser.add_argument("--version", action="version", version=f"leaky_kernel {lk.__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("check", help="the default: configuration and self-check")
     commands.add_parser(
         "tune",
-        help="measure the tuning choices on this machine (a few seconds, about 256 MiB) "
+        help="measure the tuning choices on this machine (a few seconds, about 576 MiB) "
         "and store them as wisdom in the user's cache directory",
     )
     arguments = parser.parse_args(argv)

@@ -1,0 +1,67 @@
+"""python -m leaky_kernel: the configuration it prints and what its
+self-check costs, whatever the tuning says. Each run is a child process with
+a timeout, as a bad tuning value could make it allocate without bound."""
+
+import os
+
+import pytest
+
+import leaky_kernel as lk
+from leaky_kernel._tuning import NEVER
+
+# The self-check, then its peak resident memory in MiB on the last line.
+SELF_CHECK_WITH_PEAK_MEMORY = """
+import resource
+from leaky_kernel.__main__ import main
+status = main([])
+print(status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def self_check(run_python, tmp_path, tuning):
+    process = run_python(
+        "-c", SELF_CHECK_WITH_PEAK_MEMORY,
+        env={"LEAKY_KERNEL_TUNING": tuning, "LEAKY_KERNEL_CACHE_DIR": str(tmp_path)},
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    lines = process.stdout.splitlines()
+    status, peak_mib = map(int, lines[-1].split())
+    return status, peak_mib, lines[:-1]
+
+
+@pytest.mark.parametrize("min_thread_elements", ["100000000", str(NEVER), "never"])
+def test_the_self_check_sizes_its_arrays_apart_from_the_thread_cutoff(
+    run_python, tmp_path, min_thread_elements
+):
+    # "Never parallel" spelled as a large number must not size the
+    # self-check's arrays: it once took gigabytes, or died on a negative size.
+    status, peak_mib, lines = self_check(
+        run_python, tmp_path, f"min_thread_elements={min_thread_elements}"
+    )
+    assert status == 0
+    assert peak_mib < 256, f"the self-check peaked at {peak_mib} MiB"
+    threads = next(line for line in lines if line.startswith("  threads: "))
+    if min_thread_elements == "100000000":
+        assert "serial below 200000000 elements" in threads
+    else:
+        assert "serial at every size" in threads
+    assert "-2" not in threads
+
+
+def test_the_configuration_shows_sizes_in_mib_never_and_the_wisdom_file(run_python, tmp_path):
+    status, _, lines = self_check(
+        run_python, tmp_path, "stream_out_min_bytes=67108864,stream_pages_min_bytes=never"
+    )
+    assert status == 0
+    assert "    stream_out_min_bytes = 64 MiB: set by LEAKY_KERNEL_TUNING" in lines
+    assert any(line.startswith("    stream_pages_min_bytes = never: ") for line in lines)
+    assert not any(str(NEVER) in line for line in lines)
+    wisdom = os.path.join(str(tmp_path), "wisdom.json")
+    assert any(line.startswith(f"  wisdom:  {wisdom} (") for line in lines), lines
+
+
+def test_version_prints_the_version_and_runs_nothing(run_python):
+    process = run_python("-m", "leaky_kernel", "--version")
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == f"leaky_kernel {lk.__version__}"
