@@ -60,16 +60,99 @@ def check_slope(negative_slope, alpha):
 
 def check_slopes(negative_slope, alpha):
     """The slope argument: a finite Python float, or an array of real numbers
-    (one slope per element of the array it broadcasts against, as PReLU has)."""
+    (one slope per element of the array it broadcasts against, as PReLU has).
+    A masked array stays one, and a pandas or xarray slope stays labelled,
+    for align_slopes to place by label."""
     value, name = _slope_argument(negative_slope, alpha)
     if isinstance(value, numbers.Real) or not _is_array_like(value):
         return _finite_real(value, name)
-    slopes = as_array(value, name)
-    if slopes.dtype.kind not in "iuf":
+    if np.ma.isMaskedArray(value) or labelled(value):
+        slopes, dtype = value, np.asarray(value).dtype
+    else:
+        slopes = as_array(value, name)
+        dtype = slopes.dtype
+    if dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be a real number or an array of them, got {describe(slopes)}"
         )
     return slopes
+
+
+def labelled(value):
+    """Whether `value` is a pandas Series or DataFrame, or an xarray DataArray
+    or Dataset: an object whose labels give its elements their places."""
+    library = type(value).__module__.partition(".")[0]
+    return (library == "pandas" and hasattr(value, "axes")) or (
+        library == "xarray" and hasattr(value, "coords")
+    )
+
+
+def align_slopes(slopes, target, alpha):
+    """A slope argument placed as the operand `target` has it: a pandas
+    slope by label (a Series along a DataFrame's columns, as ``frame * slope``
+    aligns it), an xarray slope by dimension name and coordinates, as
+    xarray's arithmetic aligns it; the result is an ndarray that broadcasts
+    to `target` by position. Labels must match exactly: a slope missing for
+    some element would be NaN, which no call accepts."""
+    if not labelled(slopes):
+        return slopes
+    name = _slope_name(alpha)
+    kind = type(slopes).__module__.partition(".")[0]
+    if not labelled(target) or (
+        type(target).__module__.partition(".")[0] != kind
+    ):
+        raise TypeError(
+            f"{name} is a labelled {type(slopes).__name__} but x has no {kind} labels to align "
+            f"it with; to apply it by position, pass {name}.to_numpy()"
+        )
+    if kind == "xarray":
+        return _align_dims(slopes, target, name)
+    if hasattr(target, "columns"):  # a DataFrame
+        axes = (target.columns,) if slopes.ndim == 1 else (target.index, target.columns)
+        places = "columns" if slopes.ndim == 1 else "index and columns"
+    else:
+        axes, places = (target.index,), "index"
+    if slopes.ndim != len(axes):
+        raise ValueError(
+            f"{name} is a {type(slopes).__name__}, which does not align with x's {places}"
+        )
+    for axis, labels in zip(slopes.axes, axes):
+        if not (labels.is_unique and axis.is_unique and labels.symmetric_difference(axis).empty):
+            raise ValueError(
+                f"{name}'s labels must match x's {places} exactly, once each "
+                f"({len(labels)} labels in x, {len(axis)} in {name}, not the same)"
+            )
+    if slopes.ndim == 1:
+        return slopes.reindex(axes[0]).to_numpy()
+    return slopes.reindex(index=axes[0], columns=axes[1]).to_numpy()
+
+
+def _align_dims(slopes, target, name):
+    """An xarray slope as an ndarray that broadcasts to `target` (a
+    DataArray) by position: its dimensions in x's order, size-1 axes for the
+    dimensions it lacks, its coordinates checked to be x's."""
+    import xarray
+
+    extra = [dim for dim in slopes.dims if dim not in target.dims]
+    if extra:
+        raise ValueError(
+            f"{name} has dimensions that x lacks, {tuple(extra)}; x's are {target.dims}"
+        )
+    try:  # the same labels, maybe in another order: the outer join adds none
+        union, _ = xarray.align(target, slopes, join="outer", copy=False)
+        matching = all(union.sizes[dim] == target.sizes[dim] == slopes.sizes[dim]
+                       for dim in slopes.dims)
+    except ValueError:  # sizes differ along a dimension without coordinates, or duplicates
+        matching = False
+    if not matching:
+        raise ValueError(
+            f"{name}'s coordinates or sizes differ from x's along {slopes.dims}; "
+            "they must hold the same labels, once each"
+        )
+    _, slopes = xarray.align(target, slopes, join="left", copy=False)
+    ordered = slopes.transpose(*[dim for dim in target.dims if dim in slopes.dims])
+    shape = tuple(ordered.sizes[dim] if dim in slopes.dims else 1 for dim in target.dims)
+    return np.asarray(ordered.data).reshape(shape)
 
 
 def _is_array_like(value):
@@ -84,6 +167,8 @@ def one_slope(slopes):
     broadcast scalar); else None."""
     if not isinstance(slopes, np.ndarray):
         return slopes
+    if np.ma.isMaskedArray(slopes):  # its mask must reach the result
+        return None
     if slopes.size == 1 or (slopes.size and not any(slopes.strides)):
         return float(slopes.flat[0])
     return None
@@ -105,18 +190,19 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             compute = compute_dtype(dtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 rounded = slopes.astype(compute)
-                finite = np.isfinite(rounded).all()
+                # Masked slopes: only those the mask leaves visible count.
+                finite = np.ma.filled(np.isfinite(rounded), True).all()
             if not finite:
                 raise ValueError(
                     f"{name} must be finite in {compute}, the dtype this call computes in; "
                     "some of its values are not"
                 )
-            if x_is_output and not (rounded >= 0).all():
+            if x_is_output and not np.ma.filled(rounded >= 0, True).all():
                 raise ValueError(
                     "x_is_output=True needs every slope >= 0 (the input's sign cannot be "
                     "recovered from the output otherwise)"
                 )
-            return rounded
+            return _mask_of_shape(rounded, shape) if np.ma.isMaskedArray(rounded) else rounded
         slopes = _finite_real(single, name)
     if x_is_output and slopes < 0:
         raise ValueError(
@@ -124,6 +210,18 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             f"from the output otherwise), got {slopes!r}"
         )
     return check_slope_fits(slopes, dtype, alpha)
+
+
+def _mask_of_shape(slopes, shape):
+    """A masked slope whose data and mask are broadcast to `shape` (views):
+    np.ma joins the masks of a ufunc's inputs pairwise and drops a mask with
+    nothing set, so a small slope mask after two unmasked inputs (the
+    backward's) would otherwise stay small, unbroadcast."""
+    if any(n != n for n in shape):  # Dask sizes not known yet
+        return slopes
+    return np.ma.masked_array(
+        np.broadcast_to(slopes.data, shape), mask=np.broadcast_to(np.ma.getmaskarray(slopes), shape)
+    )
 
 
 def broadcasts_to(shape, target):
@@ -266,6 +364,7 @@ def forward_operands(x, negative_slope, alpha):
     slopes = check_slopes(negative_slope, alpha)
     x = operand(x, "x")
     dtype = result_dtype(dtype_of(x, "x"), "x")
+    slopes = align_slopes(slopes, x, alpha)
     return x, check_slopes_fit(slopes, dtype, tuple(x.shape), alpha), dtype
 
 
@@ -282,6 +381,7 @@ def backward_operands(grad_output, x, negative_slope, alpha, x_is_output):
     result_dtype(x_dtype, "x")
     shape = broadcast_shape(grad_output, x)
     dtype = result_dtype(np.result_type(grad_dtype, x_dtype), "grad_output and x")
+    slopes = align_slopes(slopes, x if labelled(x) else grad_output, alpha)
     slope = check_slopes_fit(slopes, dtype, shape, alpha, bool(x_is_output))
     return grad_output, x, slope, dtype
 
@@ -325,8 +425,28 @@ def check_mask(mask, size):
         )
 
 
+def forward_mask_operands(x, negative_slope, alpha):
+    """(x as an array, slope, result dtype) for a forward to a sign mask."""
+    _refuse_masked(x, "x")
+    _refuse_masked(negative_slope if alpha is None else alpha, _slope_name(alpha))
+    x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    return np.asarray(x), slope, dtype
+
+
+def _refuse_masked(value, name):
+    """TypeError for a masked array given to the sign-mask functions, whose
+    plain results could not keep its mask."""
+    if np.ma.isMaskedArray(value):
+        raise TypeError(
+            f"{name} is a masked array, whose mask the sign-mask functions cannot keep; "
+            "use leaky_relu and leaky_relu_backward, which keep it"
+        )
+
+
 def backward_mask_operands(grad_output, mask, negative_slope, alpha):
     """(grad_output and mask as arrays, slope, result dtype) for a backward from a mask."""
+    _refuse_masked(grad_output, "grad_output")
+    _refuse_masked(negative_slope if alpha is None else alpha, _slope_name(alpha))
     slopes = check_slopes(negative_slope, alpha)
     grad_output = as_array(grad_output, "grad_output")
     dtype = result_dtype(grad_output.dtype, "grad_output")

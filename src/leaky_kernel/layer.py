@@ -109,7 +109,7 @@ class PReLU:
 
     The forward keeps a reference to its input for the backward, as the
     slope gradient needs x itself: change x in place between the two and the
-    gradients are wrong.
+    gradients are wrong. A masked x keeps its mask: the backward honours it.
     """
 
     def __init__(self, slope, *, num_threads=None):
@@ -125,7 +125,7 @@ class PReLU:
     def forward(self, x):
         """leaky_relu(x, slope); keeps x for `backward`."""
         y = leaky_relu(x, self.slope, num_threads=self.num_threads)
-        self._x = np.asarray(x)
+        self._x = x if np.ma.isMaskedArray(x) else np.asarray(x)
         return y
 
     def backward(self, grad_output):
