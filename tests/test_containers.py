@@ -1,5 +1,6 @@
 """Containers whose meaning is kept or refused, never dropped: labelled
-slopes aligned as pandas and xarray align them, masked slopes."""
+slopes aligned as pandas and xarray align them, masked slopes, xarray
+Datasets, empty and nullable pandas objects, tensors that require grad."""
 
 import numpy as np
 import pandas as pd
@@ -173,3 +174,77 @@ def test_a_prelu_honours_a_masked_input():
     grad_input, grad_slope = layer.backward(np.ones((2, 2)))
     assert np.array_equal(np.ma.getmaskarray(grad_input), x.mask)
     assert grad_slope.tolist() == [-4.0, 0.0]  # the masked -2 adds nothing
+
+
+# ------------------------------------------------- Datasets, empty and nullable
+
+
+@pytest.mark.parametrize("variable", ["a", "S", "U8"])
+def test_a_dataset_is_refused_naming_the_argument(variable):
+    dataset = xr.Dataset({variable: ("t", [1.0, -1.0])})
+    with pytest.raises(TypeError, match=r"^x is an xarray.Dataset, which has no one dtype"):
+        lk.leaky_relu(dataset)
+    with pytest.raises(TypeError, match=r"^grad_output is an xarray.Dataset"):
+        lk.leaky_relu_backward(dataset, np.ones(2))
+    with pytest.raises(TypeError, match=r"^negative_slope is an xarray.Dataset"):
+        lk.leaky_relu(np.ones(2), dataset)
+
+
+@pytest.mark.parametrize(
+    "frame", [pd.DataFrame(), pd.DataFrame(index=[1, 2]), pd.DataFrame({"a": []}, dtype="f4")],
+    ids=["no rows or columns", "no columns", "no rows"],
+)
+def test_an_empty_dataframe_works_as_np_exp_does(frame):
+    got = lk.leaky_relu(frame)
+    assert isinstance(got, pd.DataFrame)
+    assert got.shape == frame.shape and got.index.equals(frame.index)
+    assert list(got.dtypes) == list(frame.dtypes)
+    assert lk.leaky_relu_backward(frame, frame).shape == frame.shape
+
+
+@pytest.mark.parametrize(
+    "dtype, result", [("Float32", "Float32"), ("Float64", "Float64"), ("Int64", "Float64"),
+                      ("boolean", "Float64")],
+)
+def test_a_nullable_series_keeps_its_dtype_and_na(dtype, result):
+    values = [True, None, False] if dtype == "boolean" else [2, None, -4]
+    x = pd.Series(values, dtype=dtype, index=["p", "q", "r"])
+    got = lk.leaky_relu(x, 0.5)
+    assert str(got.dtype) == result  # bool and integers compute in float64, as ndarrays do
+    if dtype != "boolean":
+        assert str(np.exp(x).dtype) == result
+    assert got.index.equals(x.index)
+    assert got.isna().tolist() == [False, True, False]
+    assert got[["p", "r"]].tolist() == ([1.0, 0.0] if dtype == "boolean" else [2.0, -2.0])
+    grad = lk.leaky_relu_backward(pd.Series([1.0, 1.0, 1.0], index=x.index), x, 0.5)
+    assert grad.isna().tolist() == [False, True, False]
+
+
+def test_a_dataframe_of_nullable_columns_is_refused_with_the_reason():
+    frame = pd.DataFrame({"a": pd.Series([1.0, None], dtype="Float64")})
+    with pytest.raises(TypeError, match=r"^x has column dtypes that NumPy's ufuncs cannot keep"):
+        lk.leaky_relu(frame)
+
+
+# ------------------------------------------------ tensors that require grad
+
+
+def test_a_tensor_that_requires_grad_points_to_the_torch_bridge():
+    torch = pytest.importorskip("torch")
+    t = torch.ones(3, requires_grad=True)
+    calls = {
+        "x": lambda: lk.leaky_relu(t),
+        "negative_slope": lambda: lk.leaky_relu(np.ones(3), t),
+        "grad_output": lambda: lk.leaky_relu_backward(t, np.ones(3)),
+        "x ": lambda: lk.leaky_relu_backward(np.ones(3), t),
+        "x  ": lambda: lk.leaky_relu_forward_mask(t),
+        "grad_output ": lambda: lk.leaky_relu_slope_grad(t, np.ones(3), (1,)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError) as error:
+            call()
+        message = str(error.value)
+        assert message.startswith(f"{name.strip()} is a tensor that requires grad"), message
+        assert "leaky_kernel.torch" in message
+    # Without grad, a tensor is an array like any other.
+    assert lk.leaky_relu(t.detach(), 0.5).tolist() == [1.0, 1.0, 1.0]

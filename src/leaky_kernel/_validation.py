@@ -5,6 +5,7 @@ before anything is written, so a bad call changes nothing.
 """
 import math
 import numbers
+import re
 import reprlib
 
 import numpy as np
@@ -66,6 +67,7 @@ def check_slopes(negative_slope, alpha):
     value, name = _slope_argument(negative_slope, alpha)
     if isinstance(value, numbers.Real) or not _is_array_like(value):
         return _finite_real(value, name)
+    _refuse_dataset(value, name)
     if np.ma.isMaskedArray(value) or labelled(value):
         slopes, dtype = value, np.asarray(value).dtype
     else:
@@ -293,18 +295,50 @@ def operand(value, name):
 
 
 def dtype_of(value, name):
-    """The dtype of an operand; a DataFrame's is its columns' common dtype."""
+    """The dtype of an operand; a DataFrame's is its columns' common dtype
+    (float64 for none, as NumPy's default), a pandas nullable Series' is its
+    NumPy dtype: pandas keeps its NA through the ufuncs, as for np.exp."""
+    _refuse_dataset(value, name)
     dtype = getattr(value, "dtype", None)
     if dtype is None and hasattr(value, "dtypes"):
+        if not all(isinstance(column, np.dtype) for column in value.dtypes):
+            raise TypeError(
+                f"{name} has column dtypes that NumPy's ufuncs cannot keep (pandas' nullable "
+                f"dtypes lose their NA over a DataFrame); supported: {SUPPORTED_DTYPES}"
+            )
         try:
-            dtype = np.result_type(*value.dtypes)
+            dtype = np.result_type(*value.dtypes) if len(value.dtypes) else FLOAT64
         except TypeError:
             raise TypeError(
-                f"{name} has unsupported column dtypes; supported: {SUPPORTED_DTYPES}"
+                f"{name} has column dtypes without a common dtype; supported: {SUPPORTED_DTYPES}"
             ) from None
+    dtype = _nullable_numpy_dtype(dtype) or dtype
     if not isinstance(dtype, np.dtype):
         raise TypeError(f"{name} has unsupported dtype {dtype}; supported: {SUPPORTED_DTYPES}")
     return dtype
+
+
+# pandas' nullable dtypes, whose arrays keep their NA through NumPy's ufuncs.
+_NULLABLE_NAMES = re.compile(r"Float(32|64)|U?Int(8|16|32|64)|boolean")
+
+
+def _nullable_numpy_dtype(dtype):
+    """The NumPy dtype of a pandas nullable dtype (Float64, Int32, boolean, ...), else None."""
+    if type(dtype).__module__.partition(".")[0] != "pandas" or not _NULLABLE_NAMES.fullmatch(
+        str(dtype)
+    ):
+        return None
+    return np.dtype(dtype.numpy_dtype)
+
+
+def _refuse_dataset(value, name):
+    """TypeError for an xarray Dataset: it has no one dtype or shape, and its
+    variables would each need their own call."""
+    if labelled(value) and hasattr(value, "data_vars"):
+        raise TypeError(
+            f"{name} is an xarray.Dataset, which has no one dtype or shape; call the function "
+            "on each variable (Dataset.map), or on a DataArray"
+        )
 
 
 def check_where(where, shape):
@@ -323,6 +357,11 @@ def check_where(where, shape):
 
 
 def as_array(value, name):
+    if getattr(value, "requires_grad", False) is True:
+        raise TypeError(
+            f"{name} is a tensor that requires grad, which NumPy cannot carry; use "
+            f"leaky_kernel.torch for autograd, or pass {name}.detach()"
+        )
     try:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
