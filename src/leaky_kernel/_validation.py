@@ -35,9 +35,12 @@ DEFAULT_SLOPE = _DefaultSlope(0.01)
 
 def describe(value):
     """An argument as error messages show it: never more than a short line,
-    and for arrays their type, shape and dtype instead of their elements."""
+    and for arrays and containers (a DataFrame has a shape but no one dtype)
+    their type, shape and dtype instead of their elements."""
     if isinstance(value, np.ndarray) or (hasattr(value, "shape") and hasattr(value, "dtype")):
         return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if hasattr(value, "shape"):
+        return f"{type(value).__name__} of shape {tuple(value.shape)}"
     return f"{reprlib.repr(value)} of type {type(value).__name__}"
 
 
