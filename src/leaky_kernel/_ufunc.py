@@ -21,7 +21,8 @@ import numpy as np
 
 from ._dispatch import kernels
 from ._threads import call_threads
-from ._validation import compute_dtype
+from ._validation import compute_dtype, labelled
+from ._warn import warn_user
 
 # (threads, NumPy allocates the output) -> (forward ufunc, backward ufunc)
 _UFUNCS: dict = {}
@@ -84,6 +85,15 @@ def select(value, sign, slope, dtype, out, where, num_threads):
         options["out"] = out
     if where is not True:
         options["where"] = where
+        if out is None and not any(map(labelled, operands)):
+            # NumPy would warn from the line below; the user's line gets the
+            # warning instead. (pandas and xarray call the ufunc again
+            # without out=, and NumPy warns there, as for np.exp.)
+            options["out"] = None
+            warn_user(
+                "where= used without out=: the result is uninitialized memory where it is False",
+                UserWarning,
+            )
     ufunc = forward if sign is None else backward
     with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
         result = ufunc(*operands, **options)
