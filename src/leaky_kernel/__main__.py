@@ -25,8 +25,9 @@ KERNEL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 SPLIT = {"min_thread_elements": 1024}
 # The public API is checked with this machine's tuning, on arrays of a fixed
 # size: the tuning may say "never parallel" with any number, which must not
-# size an allocation. With the default tuning this size runs on two threads.
-API_CHECK_SHAPE = (301, 4 * _tuning.DEFAULTS["min_thread_elements"] // 300)
+# size an allocation. About 2^17 elements, which the default tuning splits
+# over two threads.
+API_CHECK_SHAPE = (301, (1 << 17) // 300)
 
 
 def store_variants():
