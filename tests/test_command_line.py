@@ -4,8 +4,6 @@ a timeout, as a bad tuning value could make it allocate without bound."""
 
 import os
 
-import pytest
-
 import leaky_kernel as lk
 from leaky_kernel._tuning import NEVER
 
@@ -30,30 +28,26 @@ def self_check(run_python, tmp_path, tuning):
     return status, peak_mib, lines[:-1]
 
 
-@pytest.mark.parametrize("min_thread_elements", ["100000000", str(NEVER), "never"])
-def test_the_self_check_sizes_its_arrays_apart_from_the_thread_cutoff(
-    run_python, tmp_path, min_thread_elements
-):
-    # "Never parallel" spelled as a large number must not size the
-    # self-check's arrays: it once took gigabytes, or died on a negative size.
+def test_a_large_thread_cutoff_does_not_size_the_self_checks_arrays(run_python, tmp_path):
+    # "Never parallel" spelled as a large number once made the self-check
+    # allocate gigabytes.
+    status, peak_mib, lines = self_check(run_python, tmp_path, "min_thread_elements=100000000")
+    assert status == 0
+    assert peak_mib < 256, f"the self-check peaked at {peak_mib} MiB"
+    assert any("(serial below 200000000 elements; " in line for line in lines), lines
+
+
+def test_the_configuration_shows_never_sizes_in_mib_and_the_wisdom_file(run_python, tmp_path):
+    # 2^63-1 as the cutoff once printed "serial below -2 elements" and died.
     status, peak_mib, lines = self_check(
-        run_python, tmp_path, f"min_thread_elements={min_thread_elements}"
+        run_python, tmp_path,
+        f"min_thread_elements={NEVER},stream_out_min_bytes=67108864,stream_pages_min_bytes=never",
     )
     assert status == 0
     assert peak_mib < 256, f"the self-check peaked at {peak_mib} MiB"
     threads = next(line for line in lines if line.startswith("  threads: "))
-    if min_thread_elements == "100000000":
-        assert "serial below 200000000 elements" in threads
-    else:
-        assert "serial at every size" in threads
-    assert "-2" not in threads
-
-
-def test_the_configuration_shows_sizes_in_mib_never_and_the_wisdom_file(run_python, tmp_path):
-    status, _, lines = self_check(
-        run_python, tmp_path, "stream_out_min_bytes=67108864,stream_pages_min_bytes=never"
-    )
-    assert status == 0
+    assert "serial at every size" in threads and "-2" not in threads
+    assert "    min_thread_elements = never: set by LEAKY_KERNEL_TUNING" in lines
     assert "    stream_out_min_bytes = 64 MiB: set by LEAKY_KERNEL_TUNING" in lines
     assert any(line.startswith("    stream_pages_min_bytes = never: ") for line in lines)
     assert not any(str(NEVER) in line for line in lines)
