@@ -50,7 +50,7 @@ def test_command_line_self_check_passes(run_python):
             for start, v in plans[name]))
         assert lines[at + 1] == f"        ({reasons[name]})"
     value, why = lk.get_tuning()["min_thread_elements"]
-    assert f"    threads take at least {value} elements ({why})" in lines
+    assert f"    threads: serial below {2 * value} elements ({why})" in lines
     # Every level, store variant and the public API, each named as checked.
     for level in LEVELS:
         for variant in ("ordinary stores", "streaming stores, prefetch none",

@@ -346,3 +346,54 @@ def test_in_place_on_a_read_only_array_is_rejected():
         lk.leaky_relu(x, out=x)
     with pytest.raises(ValueError, match="out must be writeable, got a read-only array"):
         lk.leaky_relu_backward(x, x, out=x)
+
+
+def _hostile_frame():
+    """A DataFrame wrong as any argument: strings, NaN and inf in its cells,
+    a repr of many lines. No message may show a cell."""
+    import pandas as pd
+
+    rows = 40
+    return pd.DataFrame({
+        "label": [f"CELL{i}" for i in range(rows)],
+        "value": np.linspace(-7.125, 7.125, rows),
+        "bad": [np.inf, np.nan] * (rows // 2),
+    })
+
+
+def _calls_with(frame):
+    """Every public entry point, with the frame as each argument in turn."""
+    x = np.ones((40, 3))
+    numbers = frame[["value", "bad"]]
+    _, mask = lk.leaky_relu_forward_mask(x)
+    return {
+        "x": lambda: lk.leaky_relu(frame),
+        "x (numeric, non-finite)": lambda: lk.leaky_relu(numbers, numbers),
+        "negative_slope": lambda: lk.leaky_relu(x, frame),
+        "alpha": lambda: lk.leaky_relu(x, alpha=frame),
+        "out": lambda: lk.leaky_relu(x, out=frame),
+        "where": lambda: lk.leaky_relu(x, where=frame),
+        "num_threads": lambda: lk.leaky_relu(x, num_threads=frame),
+        "grad_output": lambda: lk.leaky_relu_backward(frame, x),
+        "x_is_output": lambda: lk.leaky_relu_backward(x, x, x_is_output=frame),
+        "forward_mask x": lambda: lk.leaky_relu_forward_mask(frame),
+        "mask": lambda: lk.leaky_relu_backward_mask(x, frame),
+        "slope_grad grad_output": lambda: lk.leaky_relu_slope_grad(frame, x, (3,)),
+        "slope_shape": lambda: lk.leaky_relu_slope_grad(x, x, frame),
+        "LeakyReLU": lambda: lk.LeakyReLU(frame),
+        "LeakyReLU inplace": lambda: lk.LeakyReLU(inplace=frame),
+        "PReLU": lambda: lk.PReLU(frame),
+        "set_num_threads": lambda: lk.set_num_threads(frame),
+    }
+
+
+def test_a_dataframe_wrong_in_several_ways_never_reaches_a_message():
+    pytest.importorskip("pandas")
+    frame = _hostile_frame()
+    shown = re.compile(r"CELL|7\.125|inf\b|nan\b|\.\.\.", re.IGNORECASE)
+    for argument, call in _calls_with(frame).items():
+        with pytest.raises((TypeError, ValueError)) as error:
+            call()
+        message = str(error.value)
+        assert len(message.splitlines()) <= 2, (argument, message)
+        assert not shown.search(message), (argument, message)

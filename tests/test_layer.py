@@ -1,6 +1,8 @@
-"""leaky_kernel.LeakyReLU: forward and backward through the saved sign mask,
+"""leaky_kernel.LeakyReLU and PReLU: forward and backward through the saved sign mask,
 in place, what it keeps alive, its errors and its repr."""
+import copy
 import gc
+import pickle
 import weakref
 
 import numpy as np
@@ -157,3 +159,51 @@ def test_a_failed_forward_keeps_the_previous_mask():
     with pytest.raises(TypeError):
         layer(np.array([1j, 2j]))
     assert bits_equal(layer.backward(np.ones(2)), np.array([0.01, 1.0]))
+
+
+# ------------------------------------------------------------------- PReLU
+
+
+def test_a_prelu_pickle_carries_the_layer_not_the_last_batch():
+    layer = lk.PReLU(np.full(4, 0.25, np.float32))
+    empty = len(pickle.dumps(layer))
+    x = np.random.default_rng(0).standard_normal((1 << 16, 4)).astype(np.float32)  # 1 MiB
+    layer(x)
+    data = pickle.dumps(layer)
+    assert len(data) < empty + 1024, f"{len(data)} bytes pickled for a {x.nbytes}-byte batch"
+    restored = pickle.loads(data)
+    assert bits_equal(restored.slope, layer.slope) and restored.num_threads == layer.num_threads
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        restored.backward(np.ones_like(x))
+    # The original still has its batch for the backward.
+    grad_input, _ = layer.backward(np.ones_like(x))
+    assert bits_equal(grad_input, reference.leaky_relu_backward(np.ones_like(x), x, layer.slope))
+
+
+@pytest.mark.parametrize("duplicate", [copy.copy, copy.deepcopy])
+def test_a_prelu_copy_has_its_own_slope(duplicate):
+    layer = lk.PReLU(np.full(3, 0.25))
+    x = np.array([[-1.0, -2.0, 3.0]])
+    layer(x)
+    twin = duplicate(layer)
+    assert twin.slope is not layer.slope and not np.shares_memory(twin.slope, layer.slope)
+    twin.slope -= 1.0  # a training step on the copy
+    assert layer.slope.tolist() == [0.25, 0.25, 0.25]
+    layer.slope *= 2.0
+    assert twin.slope.tolist() == [-0.75, -0.75, -0.75]
+
+
+def test_a_shallow_prelu_copy_can_run_the_backward_of_the_last_forward():
+    layer = lk.PReLU(np.full(3, 0.25))
+    x = np.array([[-1.0, -2.0, 3.0]])
+    layer(x)
+    _, grad_slope = copy.copy(layer).backward(np.ones((1, 3)))
+    assert grad_slope.tolist() == [-1.0, -2.0, 0.0]
+
+
+@pytest.mark.parametrize("duplicate", [copy.copy, copy.deepcopy])
+def test_a_leaky_relu_copy_has_its_own_slope_array(duplicate):
+    layer = lk.LeakyReLU(np.full(3, 0.25))
+    twin = duplicate(layer)
+    twin.negative_slope *= 2.0
+    assert layer.negative_slope.tolist() == [0.25, 0.25, 0.25]

@@ -8,8 +8,10 @@
     python -m leaky_kernel tune --verify
                                     time the choices in force against every
                                     variant again and print the regret table
+    python -m leaky_kernel --version
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -24,6 +26,11 @@ KERNEL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 # Small arrays split into several spans, so that threads share the work.
 SPLIT = {"min_thread_elements": 1024}
+# The public API is checked with this machine's tuning, on arrays of a fixed
+# size: the tuning may say "never parallel" with any number, which must not
+# size an allocation. About 2^17 elements, which the default tuning splits
+# over two threads.
+API_CHECK_SHAPE = (301, (1 << 17) // 300)
 
 
 def store_variants():
@@ -112,7 +119,7 @@ def check_api(rng):
         "strided": lambda a: a[::2, ::-3],
     }
     for dtype in (np.float16, np.float32, np.float64):
-        base_x = random_operand(rng, (301, 2 * kernels.PARALLEL_MIN_SIZE // 300), dtype)
+        base_x = random_operand(rng, API_CHECK_SHAPE, dtype)
         base_g = random_operand(rng, base_x.shape, dtype)
         for layout, view in layouts.items():
             x, g = view(base_x), view(base_g)
@@ -150,22 +157,46 @@ def self_check(seed=0, report=print):
     return failures + found
 
 
+def serial_below():
+    """The size below which calls run serially, in words."""
+    min_thread_elements = lk.get_tuning()["min_thread_elements"][0]
+    if min_thread_elements == _tuning.NEVER:
+        return "serial at every size"
+    return f"serial below {2 * min_thread_elements} elements"
+
+
+def wisdom_status():
+    """Where the wisdom file is, and whether this process uses it."""
+    path = _tuning.wisdom_path()
+    if os.environ.get(_tuning.ENVIRONMENT_VARIABLE, "").strip() == "default":
+        state = f"ignored: {_tuning.ENVIRONMENT_VARIABLE}=default"
+    elif any(why.startswith("measured by") for why in _tuning.reasons()):
+        state = "this machine's entry in use"
+    elif os.path.exists(path):
+        state = "present; no entry for this machine in use"
+    else:
+        state = "none yet: `python -m leaky_kernel tune` writes it"
+    return f"{path} ({state})"
+
+
 def print_configuration():
     print(f"leaky_kernel {lk.__version__}")
     print(f"  OpenMP:  {'enabled' if lk.openmp_enabled() else 'disabled (serial build)'}")
-    print(f"  threads: {lk.get_num_threads()} (serial below {kernels.PARALLEL_MIN_SIZE} elements; "
-          f"at most {THREAD_CAP})")
+    print(f"  threads: {lk.get_num_threads()} ({serial_below()}; at most {THREAD_CAP})")
     print(f"  SIMD:    {kernels.SIMD} (this CPU runs: {', '.join(LEVELS)})")
     print(f"  CPU:     {_tuning.cpu_model()}")
     print(f"  numpy:   {np.__version__}")
-    print(f"  tuning (wisdom: {_tuning.wisdom_path()}):")
+    print(f"  wisdom:  {wisdom_status()}")
+    print("  tuning:")
     print(describe_tuning())
 
 
 def mib(nbytes):
-    """Bytes as a person reads them: '1.5 MiB', or 'never'."""
+    """Bytes as people read them: '1.5 MiB', '512 bytes', or 'never'."""
     if nbytes >= _tuning.NEVER:
         return "never"
+    if nbytes < _tuning.MIB:
+        return f"{nbytes} bytes"
     return f"{nbytes / _tuning.MIB:.4g} MiB"
 
 
@@ -181,8 +212,7 @@ def describe_tuning():
     for name in _tuning.ROUTES:
         lines.append(f"    {name}: {describe_plan(plans[name])}")
         lines.append(f"        ({reasons[name]})")
-    value, why = tuning["min_thread_elements"]
-    lines.append(f"    threads take at least {value} elements ({why})")
+    lines.append(f"    threads: {serial_below()} ({tuning['min_thread_elements'][1]})")
     return "\n".join(lines)
 
 
@@ -234,6 +264,7 @@ def main(argv=None):
         description="Print leaky_kernel's configuration and check every kernel path on "
         "this machine against the NumPy oracle (exit 1 on any mismatch).",
     )
+    parser.add_argument("--version", action="version", version=f"leaky_kernel {lk.__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("check", help="the default: configuration and self-check")
     tune_parser = commands.add_parser(

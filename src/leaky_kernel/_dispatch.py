@@ -11,11 +11,11 @@ comparisons.
 import importlib
 import importlib.util
 import os
-import warnings
 
 import numpy as np
 
 from . import _kernels_baseline
+from ._warn import warn_user
 
 
 def _built(level):
@@ -45,11 +45,10 @@ LEVELS = _runnable_levels()
 def _chosen_level():
     requested = os.environ.get("LEAKY_KERNEL_SIMD", "")
     if requested and requested not in LEVELS:
-        warnings.warn(
+        warn_user(
             f"LEAKY_KERNEL_SIMD={requested!r} is not available here (available: {LEVELS}); "
             f"using {LEVELS[-1]!r}",
             RuntimeWarning,
-            stacklevel=2,
         )
         requested = ""
     return requested or LEVELS[-1]

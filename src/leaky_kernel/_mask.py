@@ -19,7 +19,7 @@ from ._validation import (
     check_num_threads,
     check_out,
     compute_dtype,
-    forward_operands,
+    forward_mask_operands,
     mask_nbytes,
 )
 
@@ -62,8 +62,7 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
         if done is not None:
             return done
     num_threads = check_num_threads(num_threads)
-    x, slope, dtype = forward_operands(x, negative_slope, alpha)
-    x = np.asarray(x)
+    x, slope, dtype = forward_mask_operands(x, negative_slope, alpha)
     fit_before(x.size, compute_dtype(dtype).itemsize, num_threads)
     if out is not None:
         check_out(out, dtype, x.shape)

@@ -20,8 +20,13 @@ def leaky_relu_slope_grad(grad_output, x, slope_shape):
     float64 sums differ by at most about ``n * 2**-53 * sum(|terms|)`` for n
     terms per slope; after rounding to float32 they almost always agree
     exactly.
+
+    Masked arrays: as ``np.ma.sum`` does, the masked elements add nothing,
+    and the result is a masked array in which a slope none of whose terms is
+    visible is masked.
     """
-    grad_output = as_array(grad_output, "grad_output")
+    masks = [np.ma.getmask(a) for a in (grad_output, x)]
+    grad_output = as_array(grad_output, "grad_output")  # a masked array's data
     x = as_array(x, "x")
     result_dtype(grad_output.dtype, "grad_output")
     result_dtype(x.dtype, "x")
@@ -29,13 +34,17 @@ def leaky_relu_slope_grad(grad_output, x, slope_shape):
     shape = broadcast_shape(grad_output, x)
     slope_shape = _check_slope_shape(slope_shape, shape)
     terms = np.multiply(grad_output, x, dtype=np.float64)
-    np.putmask(terms, np.broadcast_to(x > 0, terms.shape), 0.0)
+    hidden = np.broadcast_to(np.logical_or(masks[0], masks[1]), shape)
+    np.putmask(terms, np.broadcast_to(x > 0, terms.shape) | hidden, 0.0)
     lead = len(shape) - len(slope_shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(slope_shape) if n == 1 and shape[lead + i] != 1
     )
     with np.errstate(over="ignore"):  # a sum beyond float16 or float32 is inf, as for any sum
-        return terms.sum(axis=axes).reshape(slope_shape).astype(dtype)
+        grad = terms.sum(axis=axes).reshape(slope_shape).astype(dtype)
+    if all(mask is np.ma.nomask for mask in masks):
+        return grad
+    return np.ma.masked_array(grad, mask=hidden.all(axis=axes).reshape(slope_shape))
 
 
 def _check_slope_shape(slope_shape, shape):

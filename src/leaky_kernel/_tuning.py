@@ -47,13 +47,13 @@ import math
 import os
 import threading
 import time
-import warnings
 
 import numpy as np
 
 from ._dispatch import LEVELS, kernels, load
 from ._threads import THREAD_CAP, call_threads, get_num_threads
 from ._version import __version__
+from ._warn import warn_user
 
 MIB = 1 << 20
 NEVER = np.iinfo(np.intp).max
@@ -406,7 +406,7 @@ def _environment():
     try:
         return True, parse_choices(text)
     except (TypeError, ValueError) as exc:
-        warnings.warn(f"{ENVIRONMENT_VARIABLE} ignored: {exc}", RuntimeWarning, stacklevel=3)
+        warn_user(f"{ENVIRONMENT_VARIABLE} ignored: {exc}", RuntimeWarning)
         return True, {}
 
 
@@ -426,6 +426,11 @@ def get_tuning():
     return {"plans": (dict(_state["plans"]), dict(_reasons["plans"])),
             "min_thread_elements": (_state["min_thread_elements"],
                                     _reasons["min_thread_elements"])}
+
+
+def reasons():
+    """Why each part of the tuning in force was chosen, as a list of texts."""
+    return [*_reasons["plans"].values(), _reasons["min_thread_elements"]]
 
 
 def fit_before(size, itemsize, num_threads):

@@ -28,7 +28,8 @@ import numpy as np
 
 from ._dispatch import kernels
 from ._threads import call_threads
-from ._validation import compute_dtype
+from ._validation import compute_dtype, labelled
+from ._warn import warn_user
 
 leaky_relu = kernels.leaky_relu_ufunc
 leaky_relu_backward = kernels.leaky_relu_backward_ufunc
@@ -58,6 +59,15 @@ def select(value, sign, slope, dtype, out, where, num_threads, order="K", subok=
             options["casting"] = "unsafe"  # the call's own casting rule was checked
     if where is not True:
         options["where"] = where
+        if out is None and not any(map(labelled, operands)):
+            # NumPy would warn from the line below; the user's line gets the
+            # warning instead. (pandas and xarray call the ufunc again
+            # without out=, and NumPy warns there, as for np.exp.)
+            options["out"] = None
+            warn_user(
+                "where= used without out=: the result is uninitialized memory where it is False",
+                UserWarning,
+            )
     if order != "K":
         options["order"] = order
     if not subok:

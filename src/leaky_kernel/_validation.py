@@ -5,6 +5,7 @@ before anything is written, so a bad call changes nothing.
 """
 import math
 import numbers
+import re
 import reprlib
 
 import numpy as np
@@ -34,9 +35,12 @@ DEFAULT_SLOPE = _DefaultSlope(0.01)
 
 def describe(value):
     """An argument as error messages show it: never more than a short line,
-    and for arrays their type, shape and dtype instead of their elements."""
+    and for arrays and containers (a DataFrame has a shape but no one dtype)
+    their type, shape and dtype instead of their elements."""
     if isinstance(value, np.ndarray) or (hasattr(value, "shape") and hasattr(value, "dtype")):
         return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if hasattr(value, "shape"):
+        return f"{type(value).__name__} of shape {tuple(value.shape)}"
     return f"{reprlib.repr(value)} of type {type(value).__name__}"
 
 
@@ -60,16 +64,100 @@ def check_slope(negative_slope, alpha):
 
 def check_slopes(negative_slope, alpha):
     """The slope argument: a finite Python float, or an array of real numbers
-    (one slope per element of the array it broadcasts against, as PReLU has)."""
+    (one slope per element of the array it broadcasts against, as PReLU has).
+    A masked array stays one, and a pandas or xarray slope stays labelled,
+    for align_slopes to place by label."""
     value, name = _slope_argument(negative_slope, alpha)
     if isinstance(value, numbers.Real) or not _is_array_like(value):
         return _finite_real(value, name)
-    slopes = as_array(value, name)
-    if slopes.dtype.kind not in "iuf":
+    _refuse_dataset(value, name)
+    if np.ma.isMaskedArray(value) or labelled(value):
+        slopes, dtype = value, np.asarray(value).dtype
+    else:
+        slopes = as_array(value, name)
+        dtype = slopes.dtype
+    if dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be a real number or an array of them, got {describe(slopes)}"
         )
     return slopes
+
+
+def labelled(value):
+    """Whether `value` is a pandas Series or DataFrame, or an xarray DataArray
+    or Dataset: an object whose labels give its elements their places."""
+    library = type(value).__module__.partition(".")[0]
+    return (library == "pandas" and hasattr(value, "axes")) or (
+        library == "xarray" and hasattr(value, "coords")
+    )
+
+
+def align_slopes(slopes, target, alpha):
+    """A slope argument placed as the operand `target` has it: a pandas
+    slope by label (a Series along a DataFrame's columns, as ``frame * slope``
+    aligns it), an xarray slope by dimension name and coordinates, as
+    xarray's arithmetic aligns it; the result is an ndarray that broadcasts
+    to `target` by position. Labels must match exactly: a slope missing for
+    some element would be NaN, which no call accepts."""
+    if not labelled(slopes):
+        return slopes
+    name = _slope_name(alpha)
+    kind = type(slopes).__module__.partition(".")[0]
+    if not labelled(target) or (
+        type(target).__module__.partition(".")[0] != kind
+    ):
+        raise TypeError(
+            f"{name} is a labelled {type(slopes).__name__} but x has no {kind} labels to align "
+            f"it with; to apply it by position, pass {name}.to_numpy()"
+        )
+    if kind == "xarray":
+        return _align_dims(slopes, target, name)
+    if hasattr(target, "columns"):  # a DataFrame
+        axes = (target.columns,) if slopes.ndim == 1 else (target.index, target.columns)
+        places = "columns" if slopes.ndim == 1 else "index and columns"
+    else:
+        axes, places = (target.index,), "index"
+    if slopes.ndim != len(axes):
+        raise ValueError(
+            f"{name} is a {type(slopes).__name__}, which does not align with x's {places}"
+        )
+    for axis, labels in zip(slopes.axes, axes):
+        if not (labels.is_unique and axis.is_unique and labels.symmetric_difference(axis).empty):
+            raise ValueError(
+                f"{name}'s labels must match x's {places} exactly, once each "
+                f"({len(labels)} labels in x, {len(axis)} in {name}, not the same)"
+            )
+    if slopes.ndim == 1:
+        return slopes.reindex(axes[0]).to_numpy()
+    return slopes.reindex(index=axes[0], columns=axes[1]).to_numpy()
+
+
+def _align_dims(slopes, target, name):
+    """An xarray slope as an ndarray that broadcasts to `target` (a
+    DataArray) by position: its dimensions in x's order, size-1 axes for the
+    dimensions it lacks, its coordinates checked to be x's."""
+    import xarray
+
+    extra = [dim for dim in slopes.dims if dim not in target.dims]
+    if extra:
+        raise ValueError(
+            f"{name} has dimensions that x lacks, {tuple(extra)}; x's are {target.dims}"
+        )
+    try:  # the same labels, maybe in another order: the outer join adds none
+        union, _ = xarray.align(target, slopes, join="outer", copy=False)
+        matching = all(union.sizes[dim] == target.sizes[dim] == slopes.sizes[dim]
+                       for dim in slopes.dims)
+    except ValueError:  # sizes differ along a dimension without coordinates, or duplicates
+        matching = False
+    if not matching:
+        raise ValueError(
+            f"{name}'s coordinates or sizes differ from x's along {slopes.dims}; "
+            "they must hold the same labels, once each"
+        )
+    _, slopes = xarray.align(target, slopes, join="left", copy=False)
+    ordered = slopes.transpose(*[dim for dim in target.dims if dim in slopes.dims])
+    shape = tuple(ordered.sizes[dim] if dim in slopes.dims else 1 for dim in target.dims)
+    return np.asarray(ordered.data).reshape(shape)
 
 
 def _is_array_like(value):
@@ -86,6 +174,8 @@ def one_slope(slopes):
     broadcast scalar); else None."""
     if not isinstance(slopes, np.ndarray):
         return slopes
+    if np.ma.isMaskedArray(slopes):  # its mask must reach the result
+        return None
     if slopes.size == 1 or (slopes.size and not any(slopes.strides)):
         return float(slopes.flat[0])
     return None
@@ -107,18 +197,19 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             compute = compute_dtype(dtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 rounded = slopes.astype(compute)
-                finite = np.isfinite(rounded).all()
+                # Masked slopes: only those the mask leaves visible count.
+                finite = np.ma.filled(np.isfinite(rounded), True).all()
             if not finite:
                 raise ValueError(
                     f"{name} must be finite in {compute}, the dtype this call computes in; "
                     "some of its values are not"
                 )
-            if x_is_output and not (rounded >= 0).all():
+            if x_is_output and not np.ma.filled(rounded >= 0, True).all():
                 raise ValueError(
                     "x_is_output=True needs every slope >= 0 (the input's sign cannot be "
                     "recovered from the output otherwise)"
                 )
-            return rounded
+            return _mask_of_shape(rounded, shape) if np.ma.isMaskedArray(rounded) else rounded
         slopes = _finite_real(single, name)
     if x_is_output and slopes < 0:
         raise ValueError(
@@ -126,6 +217,18 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             f"from the output otherwise), got {slopes!r}"
         )
     return check_slope_fits(slopes, dtype, alpha)
+
+
+def _mask_of_shape(slopes, shape):
+    """A masked slope whose data and mask are broadcast to `shape` (views):
+    np.ma joins the masks of a ufunc's inputs pairwise and drops a mask with
+    nothing set, so a small slope mask after two unmasked inputs (the
+    backward's) would otherwise stay small, unbroadcast."""
+    if any(n != n for n in shape):  # Dask sizes not known yet
+        return slopes
+    return np.ma.masked_array(
+        np.broadcast_to(slopes.data, shape), mask=np.broadcast_to(np.ma.getmaskarray(slopes), shape)
+    )
 
 
 def broadcasts_to(shape, target):
@@ -246,18 +349,50 @@ def operand(value, name):
 
 
 def dtype_of(value, name):
-    """The dtype of an operand; a DataFrame's is its columns' common dtype."""
+    """The dtype of an operand; a DataFrame's is its columns' common dtype
+    (float64 for none, as NumPy's default), a pandas nullable Series' is its
+    NumPy dtype: pandas keeps its NA through the ufuncs, as for np.exp."""
+    _refuse_dataset(value, name)
     dtype = getattr(value, "dtype", None)
     if dtype is None and hasattr(value, "dtypes"):
+        if not all(isinstance(column, np.dtype) for column in value.dtypes):
+            raise TypeError(
+                f"{name} has column dtypes that NumPy's ufuncs cannot keep (pandas' nullable "
+                f"dtypes lose their NA over a DataFrame); supported: {SUPPORTED_DTYPES}"
+            )
         try:
-            dtype = np.result_type(*value.dtypes)
+            dtype = np.result_type(*value.dtypes) if len(value.dtypes) else FLOAT64
         except TypeError:
             raise TypeError(
-                f"{name} has unsupported column dtypes; supported: {SUPPORTED_DTYPES}"
+                f"{name} has column dtypes without a common dtype; supported: {SUPPORTED_DTYPES}"
             ) from None
+    dtype = _nullable_numpy_dtype(dtype) or dtype
     if not isinstance(dtype, np.dtype):
         raise TypeError(f"{name} has unsupported dtype {dtype}; supported: {SUPPORTED_DTYPES}")
     return dtype
+
+
+# pandas' nullable dtypes, whose arrays keep their NA through NumPy's ufuncs.
+_NULLABLE_NAMES = re.compile(r"Float(32|64)|U?Int(8|16|32|64)|boolean")
+
+
+def _nullable_numpy_dtype(dtype):
+    """The NumPy dtype of a pandas nullable dtype (Float64, Int32, boolean, ...), else None."""
+    if type(dtype).__module__.partition(".")[0] != "pandas" or not _NULLABLE_NAMES.fullmatch(
+        str(dtype)
+    ):
+        return None
+    return np.dtype(dtype.numpy_dtype)
+
+
+def _refuse_dataset(value, name):
+    """TypeError for an xarray Dataset: it has no one dtype or shape, and its
+    variables would each need their own call."""
+    if labelled(value) and hasattr(value, "data_vars"):
+        raise TypeError(
+            f"{name} is an xarray.Dataset, which has no one dtype or shape; call the function "
+            "on each variable (Dataset.map), or on a DataArray"
+        )
 
 
 def check_where(where, shape):
@@ -284,6 +419,11 @@ def check_where(where, shape):
 
 
 def as_array(value, name):
+    if getattr(value, "requires_grad", False) is True:
+        raise TypeError(
+            f"{name} is a tensor that requires grad, which NumPy cannot carry; use "
+            f"leaky_kernel.torch for autograd, or pass {name}.detach()"
+        )
     try:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -332,6 +472,7 @@ def forward_operands(x, negative_slope, alpha, dtype=None, casting="same_kind"):
     x_dtype = dtype_of(x, "x")
     dtype = _requested_result(dtype, result_dtype(x_dtype, "x"))
     check_cast(x_dtype, dtype, casting, "x")
+    slopes = align_slopes(slopes, x, alpha)
     return x, check_slopes_fit(slopes, dtype, tuple(x.shape), alpha), dtype
 
 
@@ -352,6 +493,7 @@ def backward_operands(grad_output, x, negative_slope, alpha, x_is_output, dtype=
     dtype = _requested_result(dtype, promoted)
     check_cast(grad_dtype, dtype, casting, "grad_output")
     check_cast(x_dtype, dtype, casting, "x")
+    slopes = align_slopes(slopes, x if labelled(x) else grad_output, alpha)
     slope = check_slopes_fit(slopes, dtype, shape, alpha, bool(x_is_output))
     return grad_output, x, slope, dtype
 
@@ -399,8 +541,28 @@ def check_mask(mask, size):
         )
 
 
+def forward_mask_operands(x, negative_slope, alpha):
+    """(x as an array, slope, result dtype) for a forward to a sign mask."""
+    _refuse_masked(x, "x")
+    _refuse_masked(negative_slope if alpha is None else alpha, _slope_name(alpha))
+    x, slope, dtype = forward_operands(x, negative_slope, alpha)
+    return np.asarray(x), slope, dtype
+
+
+def _refuse_masked(value, name):
+    """TypeError for a masked array given to the sign-mask functions, whose
+    plain results could not keep its mask."""
+    if np.ma.isMaskedArray(value):
+        raise TypeError(
+            f"{name} is a masked array, whose mask the sign-mask functions cannot keep; "
+            "use leaky_relu and leaky_relu_backward, which keep it"
+        )
+
+
 def backward_mask_operands(grad_output, mask, negative_slope, alpha):
     """(grad_output and mask as arrays, slope, result dtype) for a backward from a mask."""
+    _refuse_masked(grad_output, "grad_output")
+    _refuse_masked(negative_slope if alpha is None else alpha, _slope_name(alpha))
     slopes = check_slopes(negative_slope, alpha)
     grad_output = as_array(grad_output, "grad_output")
     dtype = result_dtype(grad_output.dtype, "grad_output")

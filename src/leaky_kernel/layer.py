@@ -78,6 +78,7 @@ class LeakyReLU:
         # copy sharing it would change the other's gradients: it gets its own.
         twin = type(self).__new__(type(self))
         twin.__dict__.update(self.__dict__)
+        twin.negative_slope = _own_slopes(self.negative_slope)
         if self._mask is not None:
             twin._mask = self._mask.copy()
         return twin
@@ -109,7 +110,11 @@ class PReLU:
 
     The forward keeps a reference to its input for the backward, as the
     slope gradient needs x itself: change x in place between the two and the
-    gradients are wrong.
+    gradients are wrong. A masked x keeps its mask: the backward honours it.
+
+    ``copy.copy``, ``copy.deepcopy`` and pickling give a layer its own
+    `slope`. Pickles and deep copies carry the layer, not the last forward's
+    input (a batch may be large): their backward needs a forward first.
     """
 
     def __init__(self, slope, *, num_threads=None):
@@ -125,7 +130,7 @@ class PReLU:
     def forward(self, x):
         """leaky_relu(x, slope); keeps x for `backward`."""
         y = leaky_relu(x, self.slope, num_threads=self.num_threads)
-        self._x = np.asarray(x)
+        self._x = x if np.ma.isMaskedArray(x) else np.asarray(x)
         return y
 
     def backward(self, grad_output):
@@ -143,6 +148,19 @@ class PReLU:
             grad_output, self._x, self.slope, num_threads=self.num_threads
         )
         return grad_input, leaky_relu_slope_grad(grad_output, self._x, self.slope.shape)
+
+    def __copy__(self):
+        # The slope is trained in place (``layer.slope -= ...``): a copy
+        # sharing it would train the original too.
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.slope = self.slope.copy()
+        return twin
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_x"] = None
+        return state
 
     def __repr__(self):
         options = f"slope={_slope_text(self.slope)}"
