@@ -3,10 +3,9 @@
    The kernels release the GIL in Cython `with nogil` blocks. A thread whose
    kernel ends while another thread holds the GIL sleeps on CPython's
    condition variable until the holder lets go, then waits for a cross-CPU
-   wake-up: about 7 us on the VM measured, more than a whole 2^15-element
-   call. Meanwhile the holder may take the GIL again, and the sleeper sleeps
-   again. Two Python threads calling the kernels in a loop then run slower
-   than one (bench/NOTES.md, sections 15 and 18).
+   wake-up, which can take longer than a whole in-cache call. Meanwhile the
+   holder may take the GIL again, and the sleeper sleeps again. Two Python
+   threads calling the kernels in a loop then run slower than one.
 
    When several threads call in a loop, such a collision is mostly with
    another caller of these kernels that has just taken the GIL back and will

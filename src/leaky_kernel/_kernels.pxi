@@ -20,7 +20,7 @@ thread count. A call never starts more threads than it has spans of at least
 entered, and an absurd thread count cannot start thousands of threads.
 
 One row function holds the loops. Its unit-stride loops are what the compiler
-vectorises; they need ``-O3 -fno-trapping-math`` (bench/NOTES.md). A separate
+vectorises; they need ``-O3 -fno-trapping-math`` (setup.py says why). A separate
 output (not in place) large enough is written with non-temporal stores
 (_stream.h), which skip reading the output's cache lines before writing them.
 
@@ -317,11 +317,10 @@ def call_threads(num_threads):
     return resolve_threads(0 if num_threads is None else num_threads)
 
 
-# Calls on fewer elements keep the GIL. Releasing and taking it back costs a
-# call 0.1-0.2 us, and two Python threads calling at 2^12 elements or fewer
-# gained nothing reliable from it; at 2^13 they gained 1.5x but a lone thread
-# lost 4-11%; from 2^14 releasing won in every run (bench/NOTES.md, sections
-# 16 and 18).
+# Calls on fewer elements keep the GIL. Releasing and taking it back costs
+# every call something, which small calls feel and which only pays when
+# other Python threads have work to do meanwhile: below this size it did not
+# pay reliably on the machines measured.
 GIL_RELEASE_MIN_SIZE = 1 << 14
 cdef Py_ssize_t gil_release_min_size = GIL_RELEASE_MIN_SIZE
 
@@ -1151,7 +1150,7 @@ def roofline(const float[::1] a, const float[::1] b, float[::1] out, how, int n_
 
 
 # ============================================================================
-# Sign masks (issue 4)
+# Sign masks
 # ============================================================================
 # A forward that also writes a packed sign mask, and a backward that reads
 # the mask in place of x. Mask byte b holds elements 8b .. 8b+7, element

@@ -23,10 +23,10 @@
  * a line boundary is written in line-aligned groups whose bits are shifted
  * against the mask bytes (AVX2 and AVX-512, below), so that every store is
  * a whole vector; an `out` not 16-byte aligned gets ordinary stores. The mask keeps
- * ordinary stores: streaming it too (4 or 8 bytes at a time) saved about 1%
- * of a 64 MiB float32 forward into memory already faulted in, but cost up to
- * 25% into fresh memory (an allocating call), where page faults flush the
- * mask's long-open partial write-combining lines.
+ * ordinary stores: streaming it too (4 or 8 bytes at a time) gains little
+ * into memory already faulted in, but loses much more into fresh memory (an
+ * allocating call), where page faults flush the mask's long-open partial
+ * write-combining lines.
  *
  * The math is the kernel's select: value where the element is positive
  * (false for NaN and both zeros), else slope * value; the blend keeps it
@@ -274,9 +274,8 @@ static inline void lk_backward_bits64_##T(const T *g, uint64_t bits, T *out,    
 }
 
 /* The forward's mask words, eight at a time (512 elements): one store where
- * eight took a fifth of an in-cache forward's time, each holding a
- * store-buffer entry while the vector stores wait for their lines
- * (bench/NOTES.md section 32). */
+ * eight held a store-buffer entry each while the vector stores wait for
+ * their lines, a large share of an in-cache forward's time. */
 static inline void lk_store_words8(unsigned char *mask, const uint64_t *w)
 {
 #if defined(LK_MASK_512)
@@ -300,7 +299,7 @@ static inline void lk_forward64_##T(const T *x, T *out, unsigned char *mask,    
                                     lk_vec_##sfx slope, int stream)                   \
 {                                                                                     \
     uint64_t word = lk_forward_bits64_##T(x, out, slope, stream);                     \
-    memcpy(mask, &word, 8); /* one store: a store per byte was 1.7x slower */         \
+    memcpy(mask, &word, 8); /* one store, not one per byte */                   \
 }                                                                                     \
                                                                                       \
 static inline void lk_forward512_##T(const T *x, T *out, unsigned char *mask,         \
@@ -333,10 +332,9 @@ static inline void lk_backward_group_##T(const T *g, uint64_t bits, T *out,     
 }
 
 /* AVX2 and AVX-512, into an `out` that does not start on a cache line
- * (NumPy aligns to 16 bytes only): streamed stores of less than a vector ran
- * 1.4-1.6x slower than whole-line ones on the Xeon measured (bench/NOTES.md
- * section 27), and ordinary vector stores that straddle two lines cost
- * in-cache calls up to a quarter of their time (section 32). So these loops
+ * (NumPy aligns to 16 bytes only): streamed stores of less than a vector are
+ * much slower than whole-line ones, and ordinary vector stores that straddle
+ * two lines cost in-cache calls a good part of their time. So these loops
  * take 64-element groups that start `h` elements in, where out is
  * line-aligned, and shift the group's bits against the mask bytes, which
  * start at element 0: mask word j holds the previous group's top h bits and
@@ -366,8 +364,8 @@ static inline uint64_t lk_mask_word_at(const unsigned char *mask, Py_ssize_t nby
 }
 
 /* The line-aligned loops are compiled once per store kind: with the kind a
- * run-time value, every vector store tested it, and an in-cache forward
- * into an out off a line took 1.2-1.4x as long (bench/NOTES.md section 32). */
+ * run-time value, every vector store tests it, which slows in-cache calls
+ * into an out off a line. */
 #if defined(__GNUC__)
 #  define LK_ALWAYS_INLINE static inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
@@ -389,7 +387,7 @@ LK_ALWAYS_INLINE Py_ssize_t lk_mask_forward_lines_##T(const T *x, T *out, unsign
     for (int i = 0; i < h && i < n; i++)                                              \
         carry |= (uint64_t)(x[i] > 0) << i;                                           \
     /* Streaming, the vector stores do not wait for their lines: one mask word   \
-     * at a time ran steadier there (section 32). */                             \
+     * at a time runs steadier there. */                                          \
     for (e = h; !stream && e + 512 <= n; e += 512, j += 8) {                          \
         uint64_t words[8];                                                            \
         for (int k = 0; k < 8; k++) {                                                 \
@@ -473,7 +471,7 @@ static void lk_mask_backward_##T(const T *g, const unsigned char *mask, T *out, 
     const int streamed = stream ? LK_STREAM_MODE(out) : 0;                            \
     Py_ssize_t b = 0;                                                                 \
     /* With ordinary stores the backward's line-aligned loop, which reads each  \
-     * mask word twice to shift it, lost to straddling stores (section 32). */  \
+     * mask word twice to shift it, loses to straddling stores. */              \
     if (stream && LK_IN_LINES(out, 8 * nbytes * sizeof(T), g, 8 * nbytes * sizeof(T),   \
                               mask, (size_t)nbytes))                                  \
         b = lk_mask_backward_lines_##T(g, mask, out, nbytes, vslope, 1, prefetch,     \

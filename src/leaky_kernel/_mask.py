@@ -55,7 +55,7 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
 
     For callers that run forward after forward on arrays of one size (the
     LeakyReLU layer): a new mask is fresh memory whose first writes fault in
-    its pages, 2-3% of the forward's time on 64 MiB here.
+    its pages, a few percent of a large forward's time.
     """
     if alpha is None and mask is not None:
         done = _FORWARD_CONTIGUOUS(x, negative_slope, out, mask, num_threads)

@@ -72,7 +72,7 @@ typedef __m128d lk_vec_pd;
 /* Software prefetch of the inputs ahead of the reads, as the tuning chose it
  * for this machine (_tuning.py): none, or prefetcht0 or prefetchnta a given
  * number of bytes ahead in all, which the backward's two inputs share. Which
- * wins differs between CPUs by up to 2.5x (bench/NOTES.md), hence a run-time
+ * wins differs between CPUs by a factor, hence a run-time
  * choice. Prefetches are hints: past the end of the arrays they do nothing. */
 enum { LK_PREFETCH_NONE = 0, LK_PREFETCH_T0 = 1, LK_PREFETCH_NTA = 2 };
 

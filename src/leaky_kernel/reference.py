@@ -44,7 +44,7 @@ def _where_positive(value, sign, slope, dtype):
     return result[()] if result.ndim == 0 else result
 
 
-# Sign masks (issue 4): the packed bits of x > 0, in C order, little-endian
+# Sign masks: the packed bits of x > 0, in C order, little-endian
 # bit order within each byte (format and rules: _validation.py).
 
 
