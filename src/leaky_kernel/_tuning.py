@@ -240,7 +240,41 @@ _overrides: dict = {}
 
 
 def set_tuning(**choices):
-    """Override tuning choices for this process (none: back to wisdom and defaults)."""
+    """Override tuning choices for this process (none: back to wisdom and defaults).
+
+    No choice changes a computed bit, only speed.
+
+    Parameters
+    ----------
+    **choices
+        Any of the choices `get_tuning` lists, by name: byte thresholds
+        and ``min_thread_elements`` as ints, ``prefetch`` as ``"none"``,
+        ``"t0"`` or ``"nta"``. Called with none, drops every override.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        For an unknown choice, or a value of the wrong type.
+    ValueError
+        For a value out of range.
+
+    See Also
+    --------
+    get_tuning : The choices in force and why.
+    tune : Measure them on this machine.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> lk.set_tuning(prefetch="t0", min_thread_elements=65536)
+    >>> lk.get_tuning()["prefetch"]
+    ('t0', 'set by set_tuning()')
+    >>> lk.set_tuning()  # back to the wisdom and the defaults
+    """
     checked = check_choices(choices)
     if not choices:
         _overrides.clear()
@@ -249,7 +283,27 @@ def set_tuning(**choices):
 
 
 def get_tuning():
-    """{choice: (value, why)} as the kernels use them now."""
+    """The tuning choices as the kernels use them now, and why.
+
+    Returns
+    -------
+    choices : dict
+        ``{name: (value, why)}`` for every choice: ``why`` says whether the
+        value came from `set_tuning`, the environment variable
+        ``LEAKY_KERNEL_TUNING``, the wisdom `tune` stored, or the defaults.
+
+    See Also
+    --------
+    set_tuning : Override choices for this process.
+    tune : Measure them on this machine.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> sorted(lk.get_tuning())  # doctest: +NORMALIZE_WHITESPACE
+    ['min_thread_elements', 'prefetch', 'prefetch_bytes', 'stream_fresh_min_bytes',
+     'stream_out_min_bytes', 'stream_pages_min_bytes']
+    """
     current = kernels.get_configuration()
     return {name: (current[name], _reasons.get(name, "")) for name in DEFAULTS}
 
@@ -295,7 +349,43 @@ def _prefetch_variants():
 def tune(rounds=9, size_mib=64, progress=print):
     """Measure every choice on this machine, apply the fastest and store it as
     wisdom. Takes a few seconds and about 9 x size_mib MiB of memory: the
-    paged loop is measured up to 4 x size_mib."""
+    paged loop is measured up to 4 x size_mib.
+
+    Run it on an idle machine: ``python -m leaky_kernel tune`` does the same.
+
+    Parameters
+    ----------
+    rounds : int, default 9
+        Interleaved timing rounds per choice; the fastest round counts.
+    size_mib : int, default 64
+        Size of the float32 operands measured, in MiB.
+    progress : callable or None, default print
+        Called with a line of text per step; None for silence.
+
+    Returns
+    -------
+    wisdom : dict
+        The entry stored: ``"choices"`` (``{name: value}``, now applied),
+        ``"why"`` and ``"measured"`` (the ratios behind each choice),
+        ``"date"`` and ``"machine"``.
+
+    Raises
+    ------
+    TypeError
+        When rounds or size_mib is not an int.
+    ValueError
+        When rounds or size_mib is below 1.
+
+    See Also
+    --------
+    get_tuning : The choices in force and why.
+    set_tuning : Override them for this process.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> chosen = lk.tune(progress=None)  # doctest: +SKIP
+    """
     from ._api import leaky_relu, leaky_relu_backward
 
     for name, value in (("rounds", rounds), ("size_mib", size_mib)):
