@@ -7,11 +7,13 @@ Each contender computes a fresh float32 result of ``leaky_relu(x, 0.01)``
 (allocating, as a user's expression does) on the same random input, and is
 checked against leaky_kernel's result first. The calls are timed round-robin,
 one contender after another in every round, and each contender's fastest
-round is kept: noise on a shared machine only ever slows a call down. The
+round (a loop of calls of about 5 ms) is kept: noise on a shared machine
+only ever slows a call down, and short loops give it fewer chances. The
 table gives each contender's time over leaky_kernel's (above 1: leaky_kernel
 is faster). numba, numexpr and torch are optional: a missing one is a dash.
-Threaded contenders (leaky_kernel, numba's prange, numexpr, torch) use every
-CPU this process may run on; NumPy runs on one.
+Threaded contenders (leaky_kernel, numba's prange, numexpr, torch) use
+--threads threads, by default every CPU this process may run on; NumPy runs
+on one.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import leaky_kernel as lk
 from leaky_kernel._tuning import cpu_model
 
 SLOPE = 0.01
-THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+USABLE_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def _optional(name):
@@ -51,31 +53,31 @@ def _numba_leaky_relu():
     return leaky_relu
 
 
-def contenders(x):
+def contenders(x, threads):
     """{name: zero-argument call returning a float32 array}, for input x."""
     slope = np.float32(SLOPE)
     calls = {
-        "leaky_kernel": lambda: lk.leaky_relu(x, SLOPE),
+        "leaky_kernel": lambda: lk.leaky_relu(x, SLOPE, num_threads=threads),
         "np.where": lambda: np.where(x > 0, x, slope * x),
         "np.maximum": lambda: np.maximum(x, slope * x),  # right only for slopes in [0, 1]
     }
     if numba is not None:
-        numba.set_num_threads(THREADS)
+        numba.set_num_threads(threads)
         kernel = _numba_leaky_relu()
         calls["numba"] = lambda: kernel(x, slope)
     if numexpr is not None:
-        numexpr.set_num_threads(THREADS)
+        numexpr.set_num_threads(threads)
         calls["numexpr"] = lambda: numexpr.evaluate(
             "where(x > 0, x, slope * x)", local_dict={"x": x, "slope": slope}
         )
     if torch is not None:
-        torch.set_num_threads(THREADS)
+        torch.set_num_threads(threads)
         tensor = torch.from_numpy(x)
         calls["torch"] = lambda: torch.nn.functional.leaky_relu(tensor, SLOPE)
     return calls
 
 
-def fastest(calls, rounds, loop_seconds=0.02):
+def fastest(calls, rounds, loop_seconds=0.005):
     """{name: fastest seconds per call}, the calls interleaved round by round."""
     loops = {}
     for name, call in calls.items():
@@ -95,17 +97,19 @@ def fastest(calls, rounds, loop_seconds=0.02):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=int, default=[16, 20, 24], metavar="LOG2")
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10, 16, 20, 24], metavar="LOG2")
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--threads", type=int, default=USABLE_CPUS,
+                        help="threads of the threaded contenders (default: all usable CPUs)")
     args = parser.parse_args(argv)
-    print(f"{cpu_model()}, {THREADS} threads, python {platform.python_version()}, "
+    print(f"{cpu_model()}, {args.threads} threads, python {platform.python_version()}, "
           f"leaky_kernel {lk.__version__}, numpy {np.__version__}, "
           + ", ".join(f"{m.__name__} {m.__version__}" for m in (numba, numexpr, torch) if m))
     print(f"load average at start: {os.getloadavg()}")
     rows = []
     for log2_size in args.sizes:
         x = np.random.default_rng(0).standard_normal(1 << log2_size, dtype=np.float32)
-        calls = contenders(x)
+        calls = contenders(x, args.threads)
         expected = calls["leaky_kernel"]()
         for name, call in calls.items():
             got = np.asarray(call())
