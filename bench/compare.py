@@ -11,7 +11,7 @@ round (a loop of calls of about 5 ms) is kept: noise on a shared machine
 only ever slows a call down, and short loops give it fewer chances. The
 table gives each contender's time over leaky_kernel's (above 1: leaky_kernel
 is faster). numba, numexpr and torch are optional: a missing one is a dash.
-Threaded contenders (leaky_kernel, numba's prange, numexpr, torch) use
+Threaded contenders (leaky_kernel, numba (prange), numexpr, torch) use
 --threads threads, by default every CPU this process may run on; NumPy runs
 on one.
 """
@@ -42,8 +42,10 @@ numexpr = _optional("numexpr")
 torch = _optional("torch")
 
 
-def _numba_leaky_relu():
-    @numba.njit(parallel=True, fastmath=False, cache=False)
+def _numba_leaky_relu(parallel):
+    """The loop a numba user writes; prange splits it over threads when parallel."""
+
+    @numba.njit(parallel=parallel, fastmath=False, cache=False)
     def leaky_relu(x, slope):
         y = np.empty_like(x)
         for i in numba.prange(x.size):
@@ -63,7 +65,7 @@ def contenders(x, threads):
     }
     if numba is not None:
         numba.set_num_threads(threads)
-        kernel = _numba_leaky_relu()
+        kernel = _numba_leaky_relu(parallel=threads > 1)
         calls["numba"] = lambda: kernel(x, slope)
     if numexpr is not None:
         numexpr.set_num_threads(threads)
