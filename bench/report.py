@@ -1,5 +1,6 @@
 """Reporting for run.py: the results table, machine info, JSON and plots."""
 
+import glob
 import importlib
 import json
 import os
@@ -182,51 +183,137 @@ def write_json(path, info, settings, results, thread_counts, contenders, targets
         json.dump(document, f, indent=1)
 
 
-def plot_throughput(directory, results, thread_counts, contenders):
-    """One PNG per (mode, threads): GB/s against log2 size, a subplot per (dtype, op)."""
+def last_level_cache_bytes():
+    """The largest CPU cache Linux reports for CPU 0, in bytes, or None."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        with open(path) as f:
+            text = f.read().strip()
+        if text[-1:] in units and text[:-1].isdigit():
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes, default=None)
+
+
+def out_of_cache(cell, cache_bytes):
+    """Whether the cell's operands are far beyond the caches: twice the largest.
+
+    Only there is the roofline a bound: in cache, ordinary stores beat the
+    streaming copies it is made of. Unknown caches: nowhere.
+    """
+    return cache_bytes is not None and cell.op_bytes >= 2 * cache_bytes
+
+
+def _others(contenders):
+    return [c for c in contenders if c.name != LEAKY_KERNEL and not c.baseline]
+
+
+def takeaway(panels, threads, contenders, cache_bytes):
+    """One line on a plot's cells: leaky_kernel against the fastest other
+    library in each cell, and against the roofline out of cache."""
+    leaky_kernel = harness.CONTENDERS_BY_NAME[LEAKY_KERNEL]
+    roofline = harness.CONTENDERS_BY_NAME[ROOFLINE]
+    against_others, against_roofline = [], []
+    for panel in panels:
+        for result in panel:
+            base = result.timing(leaky_kernel, threads).median
+            times = [result.timing(c, threads) for c in _others(contenders)]
+            times = [t.median for t in times if t is not None]
+            if times:
+                against_others.append(min(times) / base)
+            line = result.timing(roofline, threads)
+            if line is not None and out_of_cache(result.cell, cache_bytes):
+                against_roofline.append(line.median / base)
+    parts = []
+    if against_others:
+        parts.append(
+            f"the fastest other library takes {min(against_others):.2f}-"
+            f"{max(against_others):.2f}x leaky_kernel's time (above 1: leaky_kernel is faster)"
+        )
+    if against_roofline:
+        parts.append(
+            f"out of cache leaky_kernel reaches {min(against_roofline):.2f}-"
+            f"{max(against_roofline):.2f} of the roofline's speed"
+        )
+    return "; ".join(parts).capitalize() + "." if parts else ""
+
+
+def _provenance(info):
+    """Where and when the figures were measured, for a plot's title."""
+    versions = ", ".join(
+        f"{name} {info[name]}" for name in ("numpy", "torch", "numexpr") if info.get(name)
+    )
+    load = info.get("load_average_at_start")
+    load_text = "?" if load is None else f"{load[0]:.2f}"
+    return (
+        f"leaky_kernel {info['leaky_kernel']} ({info['leaky_kernel_simd']}), {versions}\n"
+        f"{info['cpu_model']}, {info['nproc']} CPUs; {info['started_at'][:10]}; "
+        f"load average {load_text}"
+    )
+
+
+def plot_throughput(directory, results, thread_counts, contenders, info):
+    """One PNG per (mode, threads): GB/s against log2 size, a subplot per
+    (dtype, op); the title names the machine, versions and date. Returns
+    [(path, takeaway line)]."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
+    cache_bytes = last_level_cache_bytes()
     grids = {}  # {(mode, threads): {(dtype, op): [CellResult by size]}}
     for (dtype, op, mode, threads), section in _sections(results, thread_counts).items():
         grids.setdefault((mode, threads), {})[dtype, op] = section
-    paths = []
+    written = []
     for (mode, threads), grid in grids.items():
         rows = [dtype for dtype in harness.DTYPES if any(k[0] == dtype for k in grid)]
         cols = [op for op in harness.OPS if any(k[1] == op for k in grid)]
         figure, axes = plt.subplots(
-            len(rows), len(cols), figsize=(6 * len(cols), 4 * len(rows)), squeeze=False
+            len(rows), len(cols), figsize=(6 * len(cols), 4 * len(rows) + 1.2), squeeze=False
         )
         for (dtype, op), panel in grid.items():
             axis = axes[rows.index(dtype)][cols.index(op)]
-            _plot_panel(axis, panel, threads, contenders)
+            _plot_panel(axis, panel, threads, contenders, cache_bytes)
             axis.set_title(f"{dtype} {op}, {MODE_LABELS[mode]}, threads={threads}")
-        figure.tight_layout()
+        line = takeaway(grid.values(), threads, contenders, cache_bytes)
+        figure.suptitle(_provenance(info), fontsize="medium")
+        figure.text(0.5, 0.01, line, ha="center", va="bottom", fontsize="medium", wrap=True)
+        figure.tight_layout(rect=(0, 0.05, 1, 1))
         path = os.path.join(directory, f"throughput_{mode}_threads{threads}.png")
         figure.savefig(path, dpi=100)
         plt.close(figure)
-        paths.append(path)
-    return paths
+        written.append((path, line))
+    return written
 
 
-def _plot_panel(axis, panel, threads, contenders):
+def _plot_panel(axis, panel, threads, contenders, cache_bytes):
+    """Each contender's median GB/s, with a band from its slowest to its
+    fastest round; the roofline only out of cache."""
     for contender in contenders:
-        points = [
-            (r.cell.log2_size, r.gbps(contender, threads))
-            for r in panel
-            if r.timing(contender, threads) is not None
-        ]
-        if not points:
-            continue
+        cells = [r for r in panel if r.timing(contender, threads) is not None]
         if contender.name == ROOFLINE:
-            axis.plot(*zip(*points), "k--x", label=f"roofline ({threads} threads)")
+            cells = [r for r in cells if out_of_cache(r.cell, cache_bytes)]
+        if not cells:
+            continue
+        sizes = [r.cell.log2_size for r in cells]
+        medians = [r.gbps(contender, threads) for r in cells]
+        moved = [contender.bytes_moved(r.cell) / 1e9 for r in cells]
+        timings = [r.timing(contender, threads) for r in cells]
+        slowest = [b / max(t.samples) for b, t in zip(moved, timings)]
+        fastest = [b / min(t.samples) for b, t in zip(moved, timings)]
+        if contender.name == ROOFLINE:
+            color, style, label = "k", "--x", f"roofline ({threads} threads, out of cache)"
         else:
             # One colour per contender in every panel and plot.
             color = f"C{harness.CONTENDERS.index(contender)}"
-            axis.plot(*zip(*points), marker="o", color=color, label=contender.name)
-    axis.legend(fontsize="small")
+            style, label = "-o", contender.name
+        axis.plot(sizes, medians, style, color=color, label=label)
+        axis.fill_between(sizes, slowest, fastest, color=color, alpha=0.2, linewidth=0)
+    axis.legend(fontsize="small", title="median; band: slowest to fastest round",
+                title_fontsize="x-small")
     axis.set_xticks([r.cell.log2_size for r in panel])
     axis.set_xlabel("log2(elements)")
     axis.set_ylabel("GB/s (bytes read + written / time)")

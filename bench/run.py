@@ -100,7 +100,12 @@ def parse_args(argv):
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--only-targets", action="store_true", help="measure the targets only")
     which.add_argument("--no-targets", action="store_true", help="skip the targets")
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target fails"
+    )
     args = parser.parse_args(argv)
+    if args.check and args.no_targets:
+        parser.error("--check needs the targets; drop --no-targets")
     # dict.fromkeys drops repeats (1 and all coincide on a 1-CPU machine), keeping order.
     args.threads = list(dict.fromkeys(args.threads or [1, harness.ALL_THREADS]))
     args.preset = QUICK if args.quick else DEFAULT
@@ -157,11 +162,24 @@ def print_header(info):
     )
 
 
+# Above this, other processes share the cores: figures come out slower and noisier.
+QUIET_LOAD_AVERAGE = 0.5
+
+
+def warn_if_loaded(load):
+    if load is not None and load[0] > QUIET_LOAD_AVERAGE:
+        log(
+            f"warning: load average {load[0]:.2f} > {QUIET_LOAD_AVERAGE}: other processes are "
+            "running, so times will be slower and noisier than on an idle machine"
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
     info = report.machine_info()
     print_header(info)
+    warn_if_loaded(info["load_average_at_start"])
     for contender in harness.CONTENDERS:
         if contender.unavailable:
             log(f"skipping {contender.name}: {contender.unavailable}")
@@ -196,10 +214,19 @@ def main(argv=None):
     json_path = os.path.join(args.output, "results.json")
     report.write_json(json_path, info, settings, results, args.threads, contenders, target_results)
     written = [json_path]
+    takeaways = []
     if results:
-        written += report.plot_throughput(args.output, results, args.threads, contenders)
+        plots = report.plot_throughput(args.output, results, args.threads, contenders, info)
+        written += [path for path, _ in plots]
+        takeaways = [f"{os.path.basename(path)}: {line}" for path, line in plots if line]
     print(f"\nwrote {', '.join(written)}")
+    for line in takeaways:
+        print(line)
     print(f"took {seconds:.0f} s")
+    failed = [t.name for t in target_results if t.passed is False]
+    if args.check and failed:
+        log(f"--check: {len(failed)} target(s) failed: {', '.join(failed)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -385,3 +385,12 @@ def test_tune_rejects_bad_arguments_and_changes_nothing(tmp_path, monkeypatch, a
         lk.tune(progress=None, **arguments)
     assert lk._dispatch.kernels.get_configuration() == before
     assert not (tmp_path / "wisdom.json").exists()
+
+
+def test_no_call_fits_while_fitting_is_paused(fitting):
+    x = np.ones(1 << 18, np.float32)
+    with _tuning.fitting_paused():
+        lk.leaky_relu(x)
+        assert fitting == []
+    lk.leaky_relu(x)
+    assert fitting == [_tuning.current_mode()]

@@ -228,7 +228,8 @@ def print_regret(table):
 def check():
     print_configuration()
     print("self-check:")
-    failures = self_check()
+    with _tuning.fitting_paused():
+        failures = self_check()
     if failures:
         print(f"self-check FAILED: {len(failures)} mismatches with the oracle")
         for failure in failures:

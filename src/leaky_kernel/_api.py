@@ -75,8 +75,51 @@ def leaky_relu(
 
     Returns
     -------
-    ndarray (or x's container type), or a NumPy scalar for 0-d input. `out`
-    when given.
+    y : ndarray
+        The result, of x's shape and memory order; x's own type for a
+        container (a pandas Series stays a Series); a NumPy scalar for 0-d
+        input; `out` when given.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported dtype (complex, object, strings), both
+        `negative_slope` and `alpha` given, or an `out` of another dtype.
+    ValueError
+        For a slope that is not finite in the compute dtype, a slope array
+        or `where` that does not broadcast, an `out` of another shape or
+        read-only, or a thread count below 1. The message names the
+        argument; nothing is written.
+
+    See Also
+    --------
+    leaky_relu_backward : The gradient.
+    leaky_relu_forward_mask : The forward and a 1-bit sign mask for the backward.
+    LeakyReLU : The activation as a layer with forward and backward.
+    leaky_kernel.reference.leaky_relu : The NumPy oracle it matches bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> x = np.array([-2.0, 0.0, 1.5, -3.0], dtype=np.float32)
+    >>> lk.leaky_relu(x, 0.1)
+    array([-0.2,  0. ,  1.5, -0.3], dtype=float32)
+
+    In place, and with a slope per row (PReLU-style):
+
+    >>> lk.leaky_relu(x, 0.5, out=x) is x
+    True
+    >>> x
+    array([-1. ,  0. ,  1.5, -1.5], dtype=float32)
+    >>> lk.leaky_relu(np.array([[-1.0, 2.0], [-1.0, 2.0]]), np.array([[0.1], [0.2]]))
+    array([[-0.1,  2. ],
+           [-0.2,  2. ]])
+
+    Integers compute in float64; a scalar gives a NumPy scalar:
+
+    >>> lk.leaky_relu(-4, 0.25)
+    np.float64(-1.0)
     """
     slope = negative_slope if alpha is None else _slope_as_given(negative_slope, alpha)
     if slope is not None and where is True and not ufunc_keywords:
@@ -118,12 +161,67 @@ def leaky_relu_backward(
     """Gradient of leaky_relu: grad_output where x > 0, else negative_slope * grad_output.
 
     At x == 0 the gradient is the slope, as in PyTorch, Keras 3 and JAX.
-    With ``x_is_output=True``, `x` holds leaky_relu's output instead of its
-    input (valid for slopes >= 0, where both give the same result).
     grad_output and x promote together (``np.result_type``) and broadcast
     together; with `dtype`, both are cast to it. The other parameters are as
     for `leaky_relu`. The result keeps grad_output's layout unless `order`
     says otherwise.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to leaky_relu's output.
+    x : array_like
+        leaky_relu's input (or, with `x_is_output`, its output).
+    negative_slope : float or array_like, default 0.01
+        As for `leaky_relu`.
+    alpha : float or array_like, optional
+        Keyword alias of negative_slope; give one or the other.
+    x_is_output : bool, default False
+        `x` holds leaky_relu's output instead of its input (in-place
+        training). Valid for slopes >= 0, where both give the same result.
+    out : ndarray, optional
+        As for `leaky_relu`; may be grad_output or x itself.
+    where : array_like of bool, optional
+        As for `leaky_relu`.
+    dtype, casting, order, subok : optional
+        As for `leaky_relu`: NumPy's ufunc keywords.
+    num_threads : int, optional
+        OpenMP threads for this call; default `get_num_threads()`.
+
+    Returns
+    -------
+    grad_input : ndarray
+        The gradient with respect to x, of the broadcast shape and the
+        promoted dtype; a container type or a NumPy scalar as for
+        `leaky_relu`; `out` when given.
+
+    Raises
+    ------
+    TypeError
+        As for `leaky_relu`, for either array.
+    ValueError
+        As for `leaky_relu`; also for shapes that do not broadcast, and for
+        ``x_is_output=True`` with a negative slope.
+
+    See Also
+    --------
+    leaky_relu : The forward.
+    leaky_relu_backward_mask : The same gradient from a 1-bit sign mask of x.
+    leaky_relu_slope_grad : The gradient with respect to a slope array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> x = np.array([-2.0, 0.0, 1.5])
+    >>> lk.leaky_relu_backward(np.ones(3), x, 0.1)
+    array([0.1, 0.1, 1. ])
+
+    From the forward's output, as in-place training keeps it:
+
+    >>> y = lk.leaky_relu(x, 0.1)
+    >>> lk.leaky_relu_backward(np.ones(3), y, 0.1, x_is_output=True)
+    array([0.1, 0.1, 1. ])
     """
     slope = negative_slope if alpha is None else _slope_as_given(negative_slope, alpha)
     # With x_is_output the slope must be >= 0; a NaN slope fails this and goes on to be reported.

@@ -34,12 +34,56 @@ def leaky_relu_forward_mask(
 ):
     """Leaky ReLU and the sign mask of x, in one pass over x.
 
-    Returns ``(y, mask)``: y is ``leaky_relu(x, negative_slope)`` (C-ordered;
-    a NumPy scalar for 0-d x; `out` when given) and mask is a uint8 array of
-    ceil(x.size / 8) bytes, ``np.packbits((x > 0).reshape(-1), bitorder="little")``.
     Pass the mask to `leaky_relu_backward_mask` in place of x: it is 1/32 of
-    the bytes of float32 x. Parameters, dtypes and errors are as for
-    `leaky_relu` (a slope array included); out may be x itself.
+    the bytes of float32 x. Dtypes and errors are as for `leaky_relu`.
+
+    Parameters
+    ----------
+    x : array_like
+        As for `leaky_relu`.
+    negative_slope : float or array_like, default 0.01
+        As for `leaky_relu` (a slope array included).
+    alpha : float or array_like, optional
+        Keyword alias of negative_slope; give one or the other.
+    out : ndarray, optional
+        As for `leaky_relu`; may be x itself.
+    num_threads : int, optional
+        OpenMP threads for this call; default `get_num_threads()`.
+
+    Returns
+    -------
+    y : ndarray
+        ``leaky_relu(x, negative_slope)``, C-ordered; a NumPy scalar for 0-d
+        x; `out` when given.
+    mask : ndarray of uint8
+        ceil(x.size / 8) bytes,
+        ``np.packbits((x > 0).reshape(-1), bitorder="little")``: bit i is
+        set where ``x.flat[i] > 0`` in C order.
+
+    Raises
+    ------
+    TypeError
+        As for `leaky_relu`.
+    ValueError
+        As for `leaky_relu`.
+
+    See Also
+    --------
+    leaky_relu_backward_mask : The gradient from this mask.
+    LeakyReLU : A layer that keeps the mask between forward and backward.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> x = np.array([-2.0, 0.0, 1.5, 4.0], dtype=np.float32)
+    >>> y, mask = lk.leaky_relu_forward_mask(x, 0.1)
+    >>> y
+    array([-0.2,  0. ,  1.5,  4. ], dtype=float32)
+    >>> mask
+    array([12], dtype=uint8)
+    >>> np.unpackbits(mask, count=x.size, bitorder="little")
+    array([0, 0, 1, 1], dtype=uint8)
     """
     if alpha is None:
         done = _FORWARD_CONTIGUOUS(x, negative_slope, out, None, num_threads)
@@ -86,10 +130,51 @@ def leaky_relu_backward_mask(
     ``grad_output`` where the mask bit is set (x > 0), else
     ``negative_slope * grad_output``: the result of
     ``leaky_relu_backward(grad_output, x, negative_slope)`` for the x whose
-    mask `leaky_relu_forward_mask` returned. mask: uint8, 1-d, of
-    ceil(grad_output.size / 8) bytes. The result has grad_output's result
-    dtype and shape, C-ordered; other parameters are as for
-    `leaky_relu_backward`. out may be grad_output itself.
+    mask `leaky_relu_forward_mask` returned.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the forward's output, of
+        x's shape.
+    mask : ndarray of uint8
+        1-d, ceil(grad_output.size / 8) bytes, as `leaky_relu_forward_mask`
+        returns it.
+    negative_slope : float or array_like, default 0.01
+        The forward's slope.
+    alpha : float or array_like, optional
+        Keyword alias of negative_slope; give one or the other.
+    out : ndarray, optional
+        As for `leaky_relu`; may be grad_output itself.
+    num_threads : int, optional
+        OpenMP threads for this call; default `get_num_threads()`.
+
+    Returns
+    -------
+    grad_input : ndarray
+        grad_output's result dtype and shape, C-ordered; `out` when given.
+
+    Raises
+    ------
+    TypeError
+        For a mask that is not uint8, and as for `leaky_relu_backward`.
+    ValueError
+        For a mask of another shape or length, and as for
+        `leaky_relu_backward`.
+
+    See Also
+    --------
+    leaky_relu_forward_mask : The forward that returns the mask.
+    leaky_relu_backward : The same gradient from x itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> x = np.array([-2.0, 0.0, 1.5, 4.0])
+    >>> y, mask = lk.leaky_relu_forward_mask(x, 0.1)
+    >>> lk.leaky_relu_backward_mask(np.ones(4), mask, 0.1)
+    array([0.1, 0.1, 1. , 1. ])
     """
     if alpha is None:
         done = _BACKWARD_CONTIGUOUS(grad_output, mask, negative_slope, out, num_threads)

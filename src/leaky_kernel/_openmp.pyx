@@ -29,7 +29,25 @@ MAX_THREADS = INT_MAX
 
 
 def openmp_enabled():
-    """True when the compiled kernels were built with OpenMP."""
+    """True when the compiled kernels were built with OpenMP.
+
+    A build without OpenMP (``LEAKY_KERNEL_NO_OPENMP=1``, or a compiler
+    without it) runs every call on one thread, with the same results.
+
+    Returns
+    -------
+    enabled : bool
+
+    See Also
+    --------
+    get_num_threads : The thread count a call uses.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> lk.openmp_enabled() in (True, False)
+    True
+    """
     return LEAKY_KERNEL_OPENMP
 
 

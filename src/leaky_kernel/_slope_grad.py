@@ -24,6 +24,42 @@ def leaky_relu_slope_grad(grad_output, x, slope_shape):
     Masked arrays: as ``np.ma.sum`` does, the masked elements add nothing,
     and the result is a masked array in which a slope none of whose terms is
     visible is masked.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the forward's output.
+    x : array_like
+        The forward's input.
+    slope_shape : tuple of int
+        The slope array's shape; it must broadcast to the shape of
+        grad_output and x.
+
+    Returns
+    -------
+    grad_slope : ndarray
+        Of `slope_shape`, in the result dtype of grad_output and x.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported dtype, or a slope_shape that is not a tuple of ints.
+    ValueError
+        For shapes that do not broadcast.
+
+    See Also
+    --------
+    PReLU : The layer that learns the slopes with it.
+    leaky_relu_backward : The gradient with respect to x.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> x = np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]])
+    >>> lk.leaky_relu_slope_grad(np.ones_like(x), x, (2, 1))  # one slope per row
+    array([[-4.],
+           [-5.]])
     """
     masks = [np.ma.getmask(a) for a in (grad_output, x)]
     grad_output = as_array(grad_output, "grad_output")  # a masked array's data

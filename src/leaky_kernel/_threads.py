@@ -50,12 +50,65 @@ configure_kernels(cap=THREAD_CAP, serial=not _openmp.in_main_interpreter())
 
 
 def set_num_threads(n):
-    """Set the package's default thread count; None returns to OpenMP's default."""
+    """Set the package's default thread count; None returns to OpenMP's default.
+
+    The count is clamped, when used, to the CPUs this process may run on and
+    to OpenMP's thread limit. Results never depend on it.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads for calls made with ``num_threads=None``; None follows
+        OpenMP (``OMP_NUM_THREADS``, threadpoolctl).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        When n is neither an int nor None.
+    ValueError
+        When n is below 1 or above 2**31 - 1.
+
+    See Also
+    --------
+    get_num_threads : The count a call uses.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> lk.set_num_threads(1)
+    >>> lk.get_num_threads()
+    1
+    >>> lk.set_num_threads(None)  # back to OpenMP's default
+    """
     configure_kernels(default=check_num_threads(n))
 
 
 def get_num_threads():
-    """The thread count that a call with num_threads=None uses for a large array."""
+    """The thread count that a call with num_threads=None uses for a large array.
+
+    Returns
+    -------
+    n : int
+        `set_num_threads`'s count if set, else OpenMP's
+        ``omp_get_max_threads()``, clamped to the usable CPUs and OpenMP's
+        thread limit; 1 in a serial build or a forked child.
+
+    See Also
+    --------
+    set_num_threads : Set the default.
+    openmp_enabled : Whether the build is parallel at all.
+
+    Examples
+    --------
+    >>> import os
+    >>> import leaky_kernel as lk
+    >>> 1 <= lk.get_num_threads() <= os.cpu_count()
+    True
+    """
     return kernels.call_threads(None)
 
 

@@ -41,6 +41,7 @@ at the bands' edges, mends any size whose regret (plan time over the fastest
 variant's) is above REGRET_LIMIT, and gives the regret table stored with the
 wisdom. A machine too busy to measure (`_busy`) stores nothing.
 """
+import contextlib
 import datetime
 import json
 import math
@@ -411,8 +412,49 @@ def _environment():
 
 
 def set_tuning(**choices):
-    """Override tuning choices for this process, in the simple form of the
-    default rule (sizes may be "never"); none: back to wisdom and defaults."""
+    """Override tuning choices for this process (none: back to what was
+    measured and the default rule).
+
+    No choice changes a computed bit, only speed. The choices take the
+    simple form of the default rule: any store choice given replaces every
+    measured plan with that rule.
+
+    Parameters
+    ----------
+    **choices
+        ``stream_out_min_bytes``, ``stream_fresh_min_bytes`` and
+        ``stream_pages_min_bytes`` (bytes a call moves, inputs and output,
+        from which it streams into out=, into a fresh result, or by pages),
+        ``prefetch`` (``"none"``, ``"t0"`` or ``"nta"``), ``prefetch_bytes``
+        and ``min_thread_elements``: ints, or text as the environment
+        variable ``LEAKY_KERNEL_TUNING`` takes it (``"never"``, ``"4096"``).
+        Called with none, drops every override.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        For an unknown choice, or a value of the wrong type.
+    ValueError
+        For a value out of range.
+
+    See Also
+    --------
+    get_tuning : The choices in force and why.
+    tune : Measure them on this machine.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> lk.set_tuning(stream_out_min_bytes="never", min_thread_elements=65536)
+    >>> plans, why = lk.get_tuning()["plans"]
+    >>> plans["forward out parallel"], why["forward out parallel"]
+    ([(0, 'ordinary')], 'set by set_tuning()')
+    >>> lk.set_tuning()  # back to what was measured and the default rule
+    """
     checked = check_choices(choices)
     if not choices:
         _overrides.clear()
@@ -421,8 +463,35 @@ def set_tuning(**choices):
 
 
 def get_tuning():
-    """{"plans": ({route: [(min_bytes, variant)]}, {route: why}),
-    "min_thread_elements": (value, why)}, as the kernels use them now."""
+    """The tuning as the kernels use it now, and why.
+
+    Returns
+    -------
+    tuning : dict
+        ``"plans"``: ``({route: bands}, {route: why})``, where a route is
+        ``"forward out parallel"`` and the like (forward or backward, into
+        out= or a fresh result, serial or parallel) and its bands are
+        ``(min_bytes, variant)`` pairs: calls that move at least min_bytes
+        (inputs and output) use that store variant (``"ordinary"``,
+        ``"stream"``, ``"stream t0"``, ``"stream nta"`` or ``"pages"``).
+        ``"min_thread_elements"``: ``(value, why)``. Each ``why`` says
+        whether it came from `set_tuning`, ``LEAKY_KERNEL_TUNING``, wisdom
+        measured by `tune` or by fitting, or the default rule.
+
+    See Also
+    --------
+    set_tuning : Override choices for this process.
+    tune : Measure them on this machine.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> sorted(lk.get_tuning())
+    ['min_thread_elements', 'plans']
+    >>> plans, why = lk.get_tuning()["plans"]
+    >>> plans["forward out parallel"][0]
+    (0, 'ordinary')
+    """
     return {"plans": (dict(_state["plans"]), dict(_reasons["plans"])),
             "min_thread_elements": (_state["min_thread_elements"],
                                     _reasons["min_thread_elements"])}
@@ -445,6 +514,21 @@ def fit_before(size, itemsize, num_threads):
         with _fit_lock:
             if mode in _fit_pending:
                 _fit_mode(mode)
+
+
+@contextlib.contextmanager
+def fitting_paused():
+    """No call fits the machine inside this block (the self-check's calls
+    are large enough to, and must not take seconds and memory for it)."""
+    skipped = set(_fit_skipped)
+    _fit_skipped.update(("serial", "parallel"))
+    apply(_overrides)
+    try:
+        yield
+    finally:
+        _fit_skipped.clear()
+        _fit_skipped.update(skipped)
+        apply(_overrides)
 
 
 def _fit_mode(mode):
@@ -819,11 +903,58 @@ TUNE_MEMORY_MIB = 4 * TUNE_SIZE_MIB
 
 
 def tune(rounds=5, size_mib=TUNE_SIZE_MIB, progress=print):
-    """Measure this machine thoroughly, both thread modes, and check the
-    result; apply it and store it as wisdom. Operands up to size_mib MiB
-    (float32): it takes tens of seconds and about 4 x size_mib MiB of
-    memory. MachineBusy, storing nothing, on a busy machine; OSError before
-    measuring when the wisdom cannot be written."""
+    """Measure this machine thoroughly and check the result; apply it and
+    store it as wisdom.
+
+    Both thread modes, calls into out= and into fresh results, forward and
+    backward, float32 operands from 2^16 elements up to `size_mib` MiB, with
+    half steps; each variant timed in its own steady state, then the plans
+    timed against every variant at every size (the regret table). It takes
+    a minute or two and about 4 x size_mib MiB of memory: run it on an idle
+    machine. ``python -m leaky_kernel tune`` does the same.
+
+    Parameters
+    ----------
+    rounds : int, default 5
+        Interleaved timing rounds per measurement; the fastest counts.
+    size_mib : int, default 256
+        Size of the largest float32 operands measured, in MiB.
+    progress : callable or None, default print
+        Called with a line of text per step; None for silence.
+
+    Returns
+    -------
+    wisdom : dict
+        The entry stored: ``"plans"`` (now applied), ``"regret"`` (``{route:
+        {bytes moved: time of the plan / time of the fastest variant}}``),
+        ``"min_thread_elements"``, ``"by"``, ``"date"`` and ``"machine"``.
+
+    Raises
+    ------
+    TypeError
+        When rounds or size_mib is not an int.
+    ValueError
+        When rounds or size_mib is below 1.
+    MachineBusy
+        A RuntimeError: other tasks ran, or the rounds disagreed; nothing is
+        stored or applied.
+    OSError
+        Before measuring, when the wisdom file's directory cannot be written;
+        after measuring, if storing fails, with the choices applied to this
+        process.
+
+    See Also
+    --------
+    get_tuning : The choices in force and why.
+    set_tuning : Override them for this process.
+
+    Examples
+    --------
+    >>> import leaky_kernel as lk
+    >>> wisdom = lk.tune(progress=None)  # doctest: +SKIP
+    >>> max(max(r.values()) for r in wisdom["regret"].values()) <= 1.05  # doctest: +SKIP
+    True
+    """
     for name, value in (("rounds", rounds), ("size_mib", size_mib)):
         _require_int(name, value)
         if value < 1:

@@ -44,7 +44,33 @@ def leaky_relu(x, negative_slope=DEFAULT_SLOPE, *, alpha=None, num_threads=1):
 
     Returns
     -------
-    dask.array.Array with x's shape and chunks and the NumPy API's result dtype.
+    y : dask.array.Array
+        Lazy, with x's shape and chunks and the NumPy API's result dtype.
+
+    Raises
+    ------
+    TypeError
+        As ``leaky_kernel.leaky_relu`` raises it, when the call is made; also
+        for a slope array (``leaky_kernel.leaky_relu`` takes those and stays
+        lazy).
+    ValueError
+        As ``leaky_kernel.leaky_relu`` raises it, when the call is made.
+
+    See Also
+    --------
+    leaky_kernel.leaky_relu : The NumPy API, which also takes Dask arrays.
+    leaky_relu_backward : The gradient.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import leaky_kernel.dask as lkd
+    >>> x = da.from_array([-2.0, 0.0, 1.5, -3.0], chunks=2)
+    >>> y = lkd.leaky_relu(x, 0.1)  # lazy: nothing computed yet
+    >>> y.chunks
+    ((2, 2),)
+    >>> y.compute()
+    array([-0.2,  0. ,  1.5, -0.3])
     """
     num_threads = check_num_threads(num_threads)
     x = da.asarray(x)
@@ -67,9 +93,43 @@ def leaky_relu_backward(
     """Gradient of leaky_relu for Dask arrays: grad_output where x > 0, else
     negative_slope * grad_output.
 
-    grad_output and x must have the same shape; where their chunks differ,
-    Dask aligns them as for any elementwise operation. The other parameters
-    are as for `leaky_relu` and ``leaky_kernel.leaky_relu_backward``.
+    Parameters
+    ----------
+    grad_output, x : dask.array.Array or array_like
+        Of one shape; where their chunks differ, Dask aligns them as for any
+        elementwise operation.
+    negative_slope, alpha : float
+        As for ``leaky_kernel.leaky_relu_backward``.
+    x_is_output : bool, default False
+        As for ``leaky_kernel.leaky_relu_backward``.
+    num_threads : int or None, default 1
+        As for `leaky_relu`.
+
+    Returns
+    -------
+    grad_input : dask.array.Array
+        Lazy, with the NumPy API's result dtype.
+
+    Raises
+    ------
+    TypeError
+        As ``leaky_kernel.leaky_relu_backward`` raises it, when the call is made.
+    ValueError
+        As ``leaky_kernel.leaky_relu_backward`` raises it, and for
+        grad_output and x of different shapes.
+
+    See Also
+    --------
+    leaky_relu : The forward.
+    leaky_kernel.leaky_relu_backward : The NumPy API, which broadcasts Dask arrays.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import leaky_kernel.dask as lkd
+    >>> x = da.from_array([-2.0, 0.0, 1.5, -3.0], chunks=2)
+    >>> lkd.leaky_relu_backward(da.ones_like(x), x, 0.1).compute()
+    array([0.1, 0.1, 1. , 0.1])
     """
     num_threads = check_num_threads(num_threads)
     grad_output, x = da.asarray(grad_output), da.asarray(x)

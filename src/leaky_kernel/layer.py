@@ -28,11 +28,40 @@ class LeakyReLU:
         Any finite real number, or an array of them that broadcasts to the
         inputs' shape (fixed per-channel slopes; `PReLU` learns them);
         `alpha` is its keyword alias.
+    alpha : float or array_like, optional
+        Keyword alias of negative_slope; give one or the other.
     inplace : bool, default False
         Overwrite x with the result. x must then be a writeable float16,
         float32 or float64 ndarray of native byte order.
     num_threads : int, optional
         OpenMP threads for each call; default `get_num_threads()`.
+
+    Raises
+    ------
+    TypeError
+        For a slope of the wrong type, both negative_slope and alpha, or an
+        inplace that is not a bool.
+    ValueError
+        For a slope that is not finite (a slope array: at the forward), or a
+        thread count below 1.
+
+    See Also
+    --------
+    PReLU : The same with learned slopes.
+    leaky_relu_forward_mask, leaky_relu_backward_mask : The functions under it.
+    leaky_kernel.torch.LeakyReLU : The PyTorch module.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> layer = lk.LeakyReLU(0.1)
+    >>> layer
+    LeakyReLU(negative_slope=0.1)
+    >>> layer(np.array([-2.0, 0.5]))
+    array([-0.2,  0.5])
+    >>> layer.backward(np.ones(2))
+    array([0.1, 1. ])
     """
 
     def __init__(
@@ -50,7 +79,18 @@ class LeakyReLU:
         return self.forward(x)
 
     def forward(self, x):
-        """leaky_relu(x); saves the sign mask of x for `backward`."""
+        """leaky_relu(x); saves the sign mask of x for `backward`.
+
+        Parameters
+        ----------
+        x : array_like
+            The input; with ``inplace=True``, overwritten with the result.
+
+        Returns
+        -------
+        y : ndarray
+            ``leaky_relu(x, negative_slope)``, C-ordered.
+        """
         out = _writeable_result_array(x) if self.inplace else None
         # The previous mask is no longer needed: its memory takes the new one.
         y, mask = forward_mask_into(
@@ -60,7 +100,25 @@ class LeakyReLU:
         return y
 
     def backward(self, grad_output):
-        """The gradient with respect to the last forward's input."""
+        """The gradient with respect to the last forward's input.
+
+        Parameters
+        ----------
+        grad_output : array_like
+            The gradient with respect to the forward's output, of its shape.
+
+        Returns
+        -------
+        grad_input : ndarray
+            grad_output's result dtype, C-ordered.
+
+        Raises
+        ------
+        RuntimeError
+            Before any forward.
+        ValueError
+            For a grad_output of another shape than the last forward's input.
+        """
         if self._mask is None:
             raise RuntimeError("backward called before forward: there is no saved sign mask")
         shape = np.shape(grad_output)
@@ -108,6 +166,21 @@ class PReLU:
     num_threads : int, optional
         OpenMP threads for each call; default `get_num_threads()`.
 
+    Raises
+    ------
+    TypeError
+        For slopes of the wrong type.
+    ValueError
+        For a thread count below 1; slopes that are not finite, at the
+        forward.
+
+    See Also
+    --------
+    LeakyReLU : Fixed slopes, with a 1-bit mask for the backward.
+    leaky_relu_slope_grad : The slope gradient it returns.
+
+    Notes
+    -----
     The forward keeps a reference to its input for the backward, as the
     slope gradient needs x itself: change x in place between the two and the
     gradients are wrong. A masked x keeps its mask: the backward honours it.
@@ -115,6 +188,21 @@ class PReLU:
     ``copy.copy``, ``copy.deepcopy`` and pickling give a layer its own
     `slope`. Pickles and deep copies carry the layer, not the last forward's
     input (a batch may be large): their backward needs a forward first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import leaky_kernel as lk
+    >>> layer = lk.PReLU(np.full((2, 1), 0.25))  # one slope per row
+    >>> x = np.array([[-4.0, 1.0], [-8.0, 2.0]])
+    >>> layer(x)
+    array([[-1.,  1.],
+           [-2.,  2.]])
+    >>> dx, dslope = layer.backward(np.ones_like(x))
+    >>> dslope
+    array([[-4.],
+           [-8.]])
+    >>> layer.slope -= 0.01 * dslope  # a training step
     """
 
     def __init__(self, slope, *, num_threads=None):
@@ -128,14 +216,44 @@ class PReLU:
         return self.forward(x)
 
     def forward(self, x):
-        """leaky_relu(x, slope); keeps x for `backward`."""
+        """leaky_relu(x, slope); keeps x for `backward`.
+
+        Parameters
+        ----------
+        x : array_like
+            The input; the slope must broadcast to its shape.
+
+        Returns
+        -------
+        y : ndarray
+            ``leaky_relu(x, slope)``.
+        """
         y = leaky_relu(x, self.slope, num_threads=self.num_threads)
         self._x = x if np.ma.isMaskedArray(x) else np.asarray(x)
         return y
 
     def backward(self, grad_output):
-        """(gradient with respect to the last forward's input, gradient with
-        respect to `slope`, of slope's shape)."""
+        """The gradients with respect to the last forward's input and to `slope`.
+
+        Parameters
+        ----------
+        grad_output : array_like
+            The gradient with respect to the forward's output, of its shape.
+
+        Returns
+        -------
+        grad_input : ndarray
+            The gradient with respect to x.
+        grad_slope : ndarray
+            The gradient with respect to `slope`, of slope's shape.
+
+        Raises
+        ------
+        RuntimeError
+            Before any forward.
+        ValueError
+            For a grad_output of another shape than the last forward's input.
+        """
         if self._x is None:
             raise RuntimeError("backward called before forward: there is no saved input")
         shape = np.shape(grad_output)
