@@ -22,7 +22,7 @@ torch's to the bit, with the strides torch would give them.
 
 `leaky_relu` and `LeakyReLU` call the operators on CPU float32 and float64
 tensors of at least KERNEL_MIN_NUMEL elements. Everything else (smaller
-tensors, other devices and dtypes, subclasses, neg-bit views, slopes the
+tensors, other devices and dtypes, subclasses, slopes the
 dtype cannot hold, in place where torch must decide) goes to torch's own
 operator, errors included.
 """
@@ -468,7 +468,6 @@ def _kernel_takes(input):
         and input.dtype in _KERNEL_DTYPES
         and input.layout == torch.strided
         and not input.is_nested
-        and not input.is_neg()  # NumPy cannot view those
     )
 
 
@@ -486,15 +485,21 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     # Subclasses keep their own dispatch. Most calls in a model are below the
     # line, and go on before the other checks: between a model's layers the
     # caches are cold, and each check costs microseconds.
-    if type(input) is not torch.Tensor or input.numel() < max(KERNEL_MIN_NUMEL, 1):
+    if input.numel() < max(KERNEL_MIN_NUMEL, 1) or (
+        type(input) is not torch.Tensor and not torch.compiler.is_exporting()  # export's are fake
+    ):
         return _F.leaky_relu(input, negative_slope, inplace)
     slope = _kernel_slope(negative_slope, input.dtype)
     if slope is None or not _kernel_takes(input):
         return _F.leaky_relu(input, negative_slope, inplace)
     if not inplace:
-        if _may_be_differentiated(input):
-            return _LeakyReLU.apply(input, slope)[0]
-        return _ops.leaky_relu(input, slope)
+        if not _may_be_differentiated(input):
+            return _ops.leaky_relu(input, slope)
+        if torch.compiler.is_compiling():
+            # Dynamo does not trace a Function with a jvp; the operator's
+            # registered autograd saves the same mask.
+            return _ops.leaky_relu_forward_mask(input, slope)[0]
+        return _LeakyReLU.apply(input, slope)[0]
     # In place where autograd may record the write, torch's operator makes
     # autograd's checks before it writes and saves what its backward needs;
     # a kernel result copied in would lose the sign of zero gradients. An
