@@ -391,6 +391,67 @@ def test_torch_func_runs_the_kernel_under_grad_and_jacrev(tensor, monkeypatch):
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("slope", [0.2, -0.5])
+def test_forward_mode_ad_equals_torch(tensor, slope):
+    x, t = tensor((4, 6), torch.float64), tensor((4, 6), torch.float64)
+
+    def tangent(function):
+        with torch.autograd.forward_ad.dual_level():
+            dual = torch.autograd.forward_ad.make_dual(x, t)
+            out = function(dual, slope)
+            return torch.autograd.forward_ad.unpack_dual(out).tangent
+
+    assert torch_bits_equal(tangent(lkt.leaky_relu), tangent(F.leaky_relu))
+
+    def jvp(function):
+        return torch.func.jvp(lambda a: function(a, slope), (x,), (t,))
+
+    for ours, theirs in zip(jvp(lkt.leaky_relu), jvp(F.leaky_relu)):
+        assert torch_bits_equal(ours, theirs)
+    assert torch_bits_equal(
+        torch.func.jacfwd(lambda a: lkt.leaky_relu(a, slope))(x[0]),
+        torch.func.jacfwd(lambda a: F.leaky_relu(a, slope))(x[0]),
+    )
+
+
+def test_forward_mode_ad_runs_the_kernel(tensor, monkeypatch):
+    calls = []
+    backward = lkt._np_backward_mask
+    monkeypatch.setattr(
+        lkt, "_np_backward_mask", lambda *a, **k: calls.append(1) or backward(*a, **k)
+    )
+    x, t = tensor((50,), torch.float64), tensor((50,), torch.float64)
+    torch.func.jvp(lambda a: lkt.leaky_relu(a, 0.2), (x,), (t,))
+    assert calls == [1]  # the tangent is the backward kernel's select
+
+
+@pytest.mark.parametrize("transform", ["hessian", "jacrev_of_jacrev", "jvp_of_grad"])
+def test_second_order_torch_func_equals_torch(tensor, transform):
+    x = tensor((7,), torch.float64)
+
+    def second(function):
+        loss = lambda a: (function(a, 0.3) ** 2).sum()  # noqa: E731
+        if transform == "hessian":
+            return torch.func.hessian(loss)(x)
+        if transform == "jacrev_of_jacrev":
+            return torch.func.jacrev(torch.func.jacrev(loss))(x)
+        return torch.func.jvp(torch.func.grad(loss), (x,), (torch.ones_like(x),))[1]
+
+    assert torch_bits_equal(second(lkt.leaky_relu), second(F.leaky_relu))
+
+
+def test_vmap_of_grad_keeps_one_mask_per_example(tensor):
+    # Examples laid out transposed in memory, of 15 elements (not whole
+    # bytes of mask): each example's bits must be read back as its own.
+    batch = tensor((3, 5, 3), torch.float64).transpose(1, 2)
+
+    def per_example_grads(function):
+        loss = lambda a: (function(a, -0.5) * torch.arange(5.0, dtype=a.dtype)).sum()  # noqa: E731
+        return torch.func.vmap(torch.func.grad(loss))(batch)
+
+    assert torch_bits_equal(per_example_grads(lkt.leaky_relu), per_example_grads(F.leaky_relu))
+
+
 def test_torch_func_grad_of_grad_equals_torch(tensor):
     x = tensor((7,), torch.float64)
 
@@ -596,3 +657,18 @@ def test_a_small_model_trains():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert isinstance(model[1], lkt.LeakyReLU)
+
+
+def test_importing_without_torch_names_the_extra(tmp_path):
+    # A child interpreter in which importing torch fails.
+    import subprocess
+    import sys
+
+    (tmp_path / "torch.py").write_text("raise ImportError('no torch here')\n")
+    code = "import leaky_kernel.torch"
+    env = {"PYTHONPATH": f"{tmp_path}:{':'.join(sys.path)}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode != 0
+    assert 'ImportError: leaky_kernel.torch needs PyTorch; install it with: pip install "leaky-kernel[torch]"' in result.stderr

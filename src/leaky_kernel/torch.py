@@ -307,12 +307,18 @@ class _LeakyReLU(torch.autograd.Function):
     the input is, without keeping the input's memory alive.
     """
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(x, negative_slope):
         y, mask = _ops.leaky_relu_forward_mask(x, negative_slope)
         return y, mask, x.new_empty(0)
+
+    @staticmethod
+    def vmap(info, in_dims, x, negative_slope):
+        # The operator's own vmap rule. (A generated rule would also wrap
+        # the backward, and torch 2.13's wrapper fails on gradients that
+        # are None, which this Function's backward receives.)
+        (y, masks), (y_dim, masks_dim) = _forward_mask_vmap(info, in_dims, x, negative_slope)
+        return (y, masks, x.new_empty(0)), (y_dim, masks_dim, None)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -354,11 +360,14 @@ class _LeakyReLUGrad(torch.autograd.Function):
     derivative and its tangent are the same select, and zero with respect to
     the forward's input (through the anchor)."""
 
-    generate_vmap_rule = True
-
     @staticmethod
     def forward(grad_output, anchor, mask, negative_slope, x_stride):
         return _ops.leaky_relu_backward_mask(grad_output, mask, negative_slope, x_stride)
+
+    @staticmethod
+    def vmap(info, in_dims, grad_output, anchor, mask, negative_slope, x_stride):
+        dims = (in_dims[0], in_dims[2])
+        return _backward_mask_vmap(info, dims, grad_output, mask, negative_slope, x_stride)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -391,7 +400,6 @@ class _LeakyReLUGrad(torch.autograd.Function):
 # reads each example's bits as it would unbatched.
 
 
-@torch.library.register_vmap(f"{_NAMESPACE}::leaky_relu", lib=_library)
 def _leaky_relu_vmap(info, in_dims, x, negative_slope):
     return _ops.leaky_relu(x, negative_slope), in_dims[0]
 
@@ -402,7 +410,6 @@ def _leaky_relu_inplace_vmap(info, in_dims, x, negative_slope):
     return None, None
 
 
-@torch.library.register_vmap(f"{_NAMESPACE}::leaky_relu_forward_mask", lib=_library)
 def _forward_mask_vmap(info, in_dims, x, negative_slope):
     batch = x.movedim(in_dims[0], 0)
     shape, strides = batch.shape[1:], batch.stride()[1:]
@@ -417,7 +424,6 @@ def _forward_mask_vmap(info, in_dims, x, negative_slope):
     )
 
 
-@torch.library.register_vmap(f"{_NAMESPACE}::leaky_relu_backward_mask", lib=_library)
 def _backward_mask_vmap(info, in_dims, grad_output, mask, negative_slope, x_stride):
     grad_dim, mask_dim = in_dims[0], in_dims[1]
     if grad_dim is None:
@@ -431,6 +437,14 @@ def _backward_mask_vmap(info, in_dims, grad_output, mask, negative_slope, x_stri
         positive = _positive(mask.movedim(mask_dim, 0), shape, x_stride)
     grad = torch.where(positive, grad_output, grad_output * negative_slope)
     return grad, 0
+
+
+for _name, _rule in (
+    ("leaky_relu", _leaky_relu_vmap),
+    ("leaky_relu_forward_mask", _forward_mask_vmap),
+    ("leaky_relu_backward_mask", _backward_mask_vmap),
+):
+    torch.library.register_vmap(f"{_NAMESPACE}::{_name}", _rule, lib=_library)
 
 
 def _positive(masks, shape, x_stride):
