@@ -26,6 +26,7 @@ tensors, other devices and dtypes, subclasses, slopes the
 dtype cannot hold, in place where torch must decide) goes to torch's own
 operator, errors included.
 """
+import inspect
 import math
 import numbers
 
@@ -46,6 +47,7 @@ from . import leaky_relu_forward_mask as _np_forward_mask
 __all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
+_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _F = torch.nn.functional
 
@@ -89,6 +91,19 @@ def _is_dense(shape, strides):
     return True
 
 
+def _is_contiguous(shape, strides):
+    """torch's is_contiguous for a tensor of `shape` and `strides`."""
+    if 0 in shape:
+        return True
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
 def _forward_strides(x):
     """The strides torch gives leaky_relu(x): asked of torch's own operator on
     a meta tensor (no memory, no computation)."""
@@ -116,7 +131,7 @@ def _new_result(shape, strides, dtype):
     allocator does not, and first touching fresh 4 KiB pages of a large
     result took longer than computing Leaky ReLU on it.
     """
-    dtype = np.dtype(torch.empty(0, dtype=dtype).numpy().dtype)
+    dtype = _NUMPY_DTYPES[dtype]
     if strides is None:
         array = np.empty(shape, dtype)
     else:
@@ -172,8 +187,7 @@ def _backward_mask_cpu(grad_output, mask, negative_slope, x_stride):
     threads = torch.get_num_threads()
     bits = mask.detach().contiguous().numpy()
     g = _numpy(grad_output)
-    x_contiguous = torch.empty_strided(grad_output.shape, x_stride, device="meta").is_contiguous()
-    if x_contiguous and grad_output.is_contiguous() and grad_output.numel():
+    if _is_contiguous(grad_output.shape, x_stride) and grad_output.is_contiguous() and bits.size:
         # The common case, kept short as the forward's; torch's result is
         # C-ordered here too.
         grad = _np_backward_mask(g.reshape(-1), bits, negative_slope, num_threads=threads)
@@ -203,13 +217,12 @@ def _leaky_relu_inplace_cpu(x: torch.Tensor, negative_slope: float) -> None:
         _np_leaky_relu(array, negative_slope, out=array, num_threads=torch.get_num_threads())
 
 
-torch.library.register_kernel(f"{_NAMESPACE}::leaky_relu", "cpu", _leaky_relu_cpu, lib=_library)
-torch.library.register_kernel(
-    f"{_NAMESPACE}::leaky_relu_forward_mask", "cpu", _forward_mask_cpu, lib=_library
-)
-torch.library.register_kernel(
-    f"{_NAMESPACE}::leaky_relu_backward_mask", "cpu", _backward_mask_cpu, lib=_library
-)
+# Library.impl rather than torch.library.register_kernel, whose wrapper
+# (keeping Dynamo out of the kernel, which Dynamo never enters: it traces
+# the fake implementations) costs microseconds on every call.
+_library.impl("leaky_relu", _leaky_relu_cpu, "CPU")
+_library.impl("leaky_relu_forward_mask", _forward_mask_cpu, "CPU")
+_library.impl("leaky_relu_backward_mask", _backward_mask_cpu, "CPU")
 
 
 # Fake implementations: shapes, dtypes and torch's strides, from torch's own
@@ -393,6 +406,12 @@ class _LeakyReLUGrad(torch.autograd.Function):
         return _ops.leaky_relu_backward_mask(
             grad_output_tangent, mask, ctx.negative_slope, ctx.x_stride
         )
+
+
+# Function.apply binds its arguments to forward's signature on every call;
+# inspect.signature returns a __signature__ at once instead of building it.
+for _function in (_LeakyReLU, _LeakyReLUGrad):
+    _function.forward.__signature__ = inspect.signature(_function.forward)
 
 
 # vmap rules. A batched tensor's mask is one mask per example (each example's
