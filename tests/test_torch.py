@@ -23,7 +23,7 @@ SLOPES = [0.01, 0.0, 0.2, -0.5, 3.0, 1e-42]
 DTYPES = [torch.float32, torch.float64]
 SHAPES = [(), (1,), (13,), (5, 7, 3), (3 * PARALLEL_MIN_SIZE + 5,)]
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
-KERNEL_NODE = "_LeakyReLUBackward"
+KERNEL_NODES = {"_LeakyReLUBackward", "_LeakyReLUInplaceBackward"}
 DEFAULT_KERNEL_MIN_NUMEL = lkt.KERNEL_MIN_NUMEL  # before the fixture below lowers it
 
 
@@ -66,7 +66,7 @@ def layout(t):
 
 
 def took_kernel(y):
-    return type(y.grad_fn).__name__ == KERNEL_NODE
+    return type(y.grad_fn).__name__ in KERNEL_NODES
 
 
 def assert_kernel_equals_torch(run):
@@ -111,23 +111,32 @@ def test_empty_tensors_go_to_torch():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("slope", [0.01, 0.0, 0.2])
-def test_inplace_under_autograd_is_torchs_inplace(tensor, dtype, slope):
-    # Where autograd records the write, torch's in-place operator computes
-    # (it refuses before writing and keeps the sign of zero gradients).
+def test_inplace_equals_torch_inplace(tensor, dtype, slope):
+    # torch's own in-place backward supports slopes >= 0 only.
     x, g = tensor((3 * PARALLEL_MIN_SIZE + 5,), dtype), tensor((3 * PARALLEL_MIN_SIZE + 5,), dtype)
-    results = []
-    for function in (lkt.leaky_relu, F.leaky_relu):
+
+    def through_inplace(function):
         leaf = x.clone().requires_grad_(True)
         hidden = leaf * 1  # not a leaf: in-place is allowed on it
         version = hidden._version
         y = function(hidden, slope, inplace=True)
         assert y is hidden and hidden._version > version
-        assert y.grad_fn.name() == "LeakyReluBackward1"
         y.backward(g)
-        results.append((y, leaf.grad))
-    (y, dx), (expected_y, expected_dx) = results
-    assert torch_bits_equal(y, expected_y)
-    assert torch_bits_equal(dx, expected_dx)
+        return y, leaf.grad
+
+    assert_kernel_equals_torch(through_inplace)
+
+
+def test_inplace_with_a_negative_slope_keeps_the_input_gradient(tensor):
+    # The mask is of the input, so unlike torch's in-place backward (which
+    # reads the output) a negative slope is fine.
+    x, g = tensor((1000,)), tensor((1000,))
+    leaf = x.clone().requires_grad_(True)
+    y = lkt.leaky_relu(leaf * 1, -0.5, inplace=True)
+    assert took_kernel(y)
+    y.backward(g)
+    _, expected_dx = output_and_grad(lambda t: F.leaky_relu(t, -0.5), x, g)
+    assert torch_bits_equal(leaf.grad, expected_dx)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -145,6 +154,32 @@ def test_inplace_without_autograd_runs_the_kernel(tensor, dtype, monkeypatch):
         assert torch_bits_equal(target, expected)
         assert context is torch.inference_mode or target._version > version
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("transform", ["forward_ad", "jvp", "grad", "vmap_of_grad", "jacrev"])
+def test_inplace_under_torch_func_and_forward_ad_equals_torch(tensor, transform):
+    x, t = tensor((4, 5), torch.float64), tensor((4, 5), torch.float64)
+
+    def inplace(function):
+        return lambda a: function(a * 1, 0.2, inplace=True)
+
+    def run(function):
+        f = inplace(function)
+        if transform == "forward_ad":
+            with torch.autograd.forward_ad.dual_level():
+                out = f(torch.autograd.forward_ad.make_dual(x, t))
+                return torch.autograd.forward_ad.unpack_dual(out)
+        if transform == "jvp":
+            return torch.func.jvp(f, (x,), (t,))
+        loss = lambda a: (f(a) * torch.arange(5.0, dtype=a.dtype)).sum()  # noqa: E731
+        if transform == "grad":
+            return (torch.func.grad(loss)(x),)
+        if transform == "vmap_of_grad":
+            return (torch.func.vmap(torch.func.grad(loss))(x),)
+        return (torch.func.jacrev(f)(x[0]),)
+
+    for ours, theirs in zip(run(lkt.leaky_relu), run(F.leaky_relu)):
+        assert torch_bits_equal(ours, theirs)
 
 
 def _refused_inplace_cases():
@@ -335,7 +370,24 @@ def test_strides_of_drawn_layouts_are_torchs(data):
 @pytest.mark.parametrize(
     "memory_format", [torch.channels_last, torch.contiguous_format], ids=str
 )
-def test_inplace_keeps_the_tensors_layout(tensor, memory_format, monkeypatch):
+def test_inplace_keeps_the_tensors_layout(tensor, memory_format):
+    x, g = tensor((2, 3, 4, 5)), tensor((2, 3, 4, 5))
+
+    def run(function):
+        leaf = x.clone().requires_grad_(True)
+        hidden = (leaf * 1).contiguous(memory_format=memory_format)
+        y = function(hidden, 0.1, inplace=True)
+        assert y is hidden
+        y.backward(g)
+        return y, leaf.grad
+
+    assert_kernel_equals_torch(run)
+
+
+@pytest.mark.parametrize(
+    "memory_format", [torch.channels_last, torch.contiguous_format], ids=str
+)
+def test_inplace_without_autograd_keeps_the_tensors_layout(tensor, memory_format, monkeypatch):
     calls = []
     kernel = lkt._np_leaky_relu
     monkeypatch.setattr(lkt, "_np_leaky_relu", lambda *a, **k: calls.append(1) or kernel(*a, **k))

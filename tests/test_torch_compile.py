@@ -134,6 +134,7 @@ def test_opcheck_passes_for_every_operator(dtype, memory_format):
             g.clone().requires_grad_(True), mask, 0.2, list(x.stride())
         ),
         OPS.leaky_relu_.default: (x.clone(), 0.2),
+        OPS.leaky_relu_forward_mask_.default: (x.clone(), 0.2),
     }
     for op, args in cases.items():
         results = torch.library.opcheck(op, args)
@@ -156,3 +157,17 @@ def test_jit_trace_and_export_record_the_operator(monkeypatch):
     exported = torch.export.export(lkt.LeakyReLU(0.2), (x,))
     assert "leaky_kernel.leaky_relu_forward_mask" in str(exported.graph)
     assert bits_equal(exported.module()(x).numpy(), expected.numpy())
+
+
+def test_compile_fullgraph_in_place(monkeypatch):
+    # Compiled, in place is torch's in-place operator, with and without grad.
+    monkeypatch.setattr(lkt, "KERNEL_MIN_NUMEL", 0)
+    backend, graphs = graph_recorder()
+    compiled = torch.compile(
+        lambda t: lkt.leaky_relu(t * 1, 0.2, inplace=True), backend=backend, fullgraph=True
+    )
+    assert_as_torch(compiled)
+    x = torch.randn(64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        y = compiled(x)
+    assert bits_equal(y.numpy(), F.leaky_relu(x, 0.2).numpy())

@@ -13,6 +13,7 @@ torch.compile, torch.export and torch.func see them as they see torch's own:
     leaky_kernel::leaky_relu_backward_mask(Tensor grad_output, Tensor mask,
                                            float negative_slope, SymInt[] x_stride) -> Tensor
     leaky_kernel::leaky_relu_(Tensor(a!) x, float negative_slope) -> ()
+    leaky_kernel::leaky_relu_forward_mask_(Tensor(a!) x, float negative_slope) -> Tensor
 
 Under autograd, leaky_relu runs the forward that also returns the 1-bit sign
 mask of x, and saves that mask for the backward in place of x. The mask's
@@ -217,6 +218,26 @@ def _leaky_relu_inplace_cpu(x: torch.Tensor, negative_slope: float) -> None:
         _np_leaky_relu(array, negative_slope, out=array, num_threads=torch.get_num_threads())
 
 
+@torch.library.custom_op(
+    f"{_NAMESPACE}::leaky_relu_forward_mask_", mutates_args={"x"}, device_types="cpu"
+)
+def _forward_mask_inplace_cpu(x: torch.Tensor, negative_slope: float) -> torch.Tensor:
+    """leaky_relu_forward_mask writing its result into x (dense: the
+    bridge sends other tensors to torch); returns the mask."""
+    if not x.numel():
+        return torch.empty(0, dtype=torch.uint8)
+    array = _in_order(_numpy(x), x.stride())
+    _, mask = _np_forward_mask(
+        array, negative_slope, out=array, num_threads=torch.get_num_threads()
+    )
+    return torch.from_numpy(mask)
+
+
+@_forward_mask_inplace_cpu.register_fake
+def _forward_mask_inplace_fake(x, negative_slope):
+    return x.new_empty(_mask_nbytes(x.numel()), dtype=torch.uint8)
+
+
 # Library.impl rather than torch.library.register_kernel, whose wrapper
 # (keeping Dynamo out of the kernel, which Dynamo never enters: it traces
 # the fake implementations) costs microseconds on every call.
@@ -368,6 +389,37 @@ class _LeakyReLU(torch.autograd.Function):
 
 
 
+class _LeakyReLUInplace(_LeakyReLU):
+    """The bridge in place under autograd: the result is written into x,
+    marked dirty, and the mask of x before the write is saved. Autograd's
+    refusals (leaves, views) come only after a Function's forward, so the
+    bridge sends those cases to torch before calling it."""
+
+    @staticmethod
+    def forward(x, negative_slope):
+        mask = _ops.leaky_relu_forward_mask_(x, negative_slope)
+        return x, mask, x.new_empty(0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _LeakyReLU.setup_context(ctx, inputs, output)
+        ctx.mark_dirty(inputs[0])
+
+    @staticmethod
+    def jvp(ctx, x_tangent, _slope_tangent):
+        (mask,) = ctx.saved_tensors
+        x_tangent.copy_(
+            _ops.leaky_relu_backward_mask(x_tangent, mask, ctx.negative_slope, ctx.x_stride)
+        )
+        return x_tangent, None, x_tangent.new_zeros(0)
+
+    @staticmethod
+    def vmap(info, in_dims, x, negative_slope):
+        (y, masks), (y_dim, masks_dim) = _forward_mask_vmap(info, in_dims, x, negative_slope)
+        x.copy_(y.movedim(y_dim, in_dims[0]))
+        return (x, masks, x.new_empty(0)), (in_dims[0], masks_dim, None)
+
+
 class _LeakyReLUGrad(torch.autograd.Function):
     """The backward, differentiable: linear in grad_output, so its
     derivative and its tangent are the same select, and zero with respect to
@@ -410,7 +462,7 @@ class _LeakyReLUGrad(torch.autograd.Function):
 
 # Function.apply binds its arguments to forward's signature on every call;
 # inspect.signature returns a __signature__ at once instead of building it.
-for _function in (_LeakyReLU, _LeakyReLUGrad):
+for _function in (_LeakyReLU, _LeakyReLUInplace, _LeakyReLUGrad):
     _function.forward.__signature__ = inspect.signature(_function.forward)
 
 
@@ -533,15 +585,23 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
             # registered autograd saves the same mask.
             return _ops.leaky_relu_forward_mask(input, slope)[0]
         return _LeakyReLU.apply(input, slope)[0]
-    # In place where autograd may record the write, torch's operator makes
-    # autograd's checks before it writes and saves what its backward needs;
-    # a kernel result copied in would lose the sign of zero gradients. An
-    # inference tensor outside inference mode is refused by torch, its way.
-    if _may_be_differentiated(input) or (
-        input.is_inference() and not torch.is_inference_mode_enabled()
+    if torch.compiler.is_compiling() or (
+        input.is_inference() and not torch.is_inference_mode_enabled()  # torch refuses, its way
     ):
+        # Compiled, torch's in-place operator is functionalized and fused
+        # (Dynamo traces neither is_inference nor a Function with a jvp).
         return _F.leaky_relu(input, negative_slope, inplace)
-    _ops.leaky_relu_(input, slope)
+    if not _may_be_differentiated(input):
+        _ops.leaky_relu_(input, slope)
+    elif (
+        (input.requires_grad and input.is_leaf)  # refused by autograd
+        or input._base is not None  # views: refused, or rebased by torch's operator
+        or not _is_dense(input.shape, input.stride())
+    ):
+        # torch's operator makes autograd's checks before it writes.
+        return _F.leaky_relu(input, negative_slope, inplace)
+    else:
+        _LeakyReLUInplace.apply(input, slope)
     return input
 
 
