@@ -4,9 +4,10 @@ torch.nn.functional.leaky_relu (needs the optional extra ``torch``).
     import leaky_kernel.torch as lkt
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), lkt.LeakyReLU(0.1), torch.nn.Linear(8, 1))
 
-The kernels are registered as PyTorch operators (namespace ``leaky_kernel``),
-each with a fake implementation, autograd and a vmap rule, so that
-torch.compile, torch.export and torch.func see them as they see torch's own:
+The kernels are registered as PyTorch operators (namespace ``leaky_kernel``)
+with fake implementations, autograd (the out-of-place ones) and vmap rules,
+so that torch.compile, torch.export and torch.func see them as they see
+torch's own; torch.library.opcheck passes for each:
 
     leaky_kernel::leaky_relu(Tensor x, float negative_slope) -> Tensor
     leaky_kernel::leaky_relu_forward_mask(Tensor x, float negative_slope) -> (Tensor, Tensor)
@@ -23,9 +24,10 @@ torch's to the bit, with the strides torch would give them.
 
 `leaky_relu` and `LeakyReLU` call the operators on CPU float32 and float64
 tensors of at least KERNEL_MIN_NUMEL elements. Everything else (smaller
-tensors, other devices and dtypes, subclasses, slopes the
-dtype cannot hold, in place where torch must decide) goes to torch's own
-operator, errors included.
+tensors, other devices and dtypes, subclasses, slopes the dtype cannot
+hold, in place where torch must decide, in place under torch.compile) goes
+to torch's own operator, errors included. In eager mode forward-mode AD
+(torch.func.jvp, jacfwd, hessian, torch.autograd.forward_ad) works too.
 """
 import inspect
 import math
@@ -273,7 +275,6 @@ def _leaky_relu_inplace_fake(x, negative_slope):
     return None
 
 
-
 # Autograd. The backward of a select is the same select of the incoming
 # gradient, from the mask: linear in that gradient, so it is its own
 # derivative, and torch's forward-mode tangent where(x > 0, t, slope * t)
@@ -332,13 +333,14 @@ class _LeakyReLU(torch.autograd.Function):
     """The bridge under autograd, reverse and forward mode.
 
     register_autograd gives an operator a backward but no forward-mode
-    formula (torch 2.13 has no register_jvp), so the bridge differentiates
-    through this Function, the way PyTorch documents custom jvp rules, whose
-    forward, backward and jvp call the operators. It runs
-    leaky_relu_forward_mask and saves the mask. It also outputs an empty anchor: a gradient computed
-    with create_graph flows back through it to the input with derivative
-    zero, as the derivative of torch's leaky_relu_backward with respect to
-    the input is, without keeping the input's memory alive.
+    formula (torch 2.13 has no register_jvp), so in eager mode the bridge
+    differentiates through this Function, the way PyTorch documents custom
+    jvp rules; its forward, backward and jvp call the operators. It runs
+    leaky_relu_forward_mask and saves the mask. It also outputs an empty
+    anchor: a gradient computed with create_graph flows back through it to
+    the input with derivative zero, as the derivative of torch's
+    leaky_relu_backward with respect to the input is, without keeping the
+    input's memory alive.
     """
 
     @staticmethod
@@ -388,7 +390,6 @@ class _LeakyReLU(torch.autograd.Function):
         return tangent, None, x_tangent.new_zeros(0)
 
 
-
 class _LeakyReLUInplace(_LeakyReLU):
     """The bridge in place under autograd: the result is written into x,
     marked dirty, and the mask of x before the write is saved. Autograd's
@@ -416,8 +417,8 @@ class _LeakyReLUInplace(_LeakyReLU):
     @staticmethod
     def vmap(info, in_dims, x, negative_slope):
         (y, masks), (y_dim, masks_dim) = _forward_mask_vmap(info, in_dims, x, negative_slope)
-        x.copy_(y.movedim(y_dim, in_dims[0]))
-        return (x, masks, x.new_empty(0)), (in_dims[0], masks_dim, None)
+        x.copy_(y)  # y is batched along x's dimension
+        return (x, masks, x.new_empty(0)), (y_dim, masks_dim, None)
 
 
 class _LeakyReLUGrad(torch.autograd.Function):
