@@ -171,3 +171,16 @@ def test_compile_fullgraph_in_place(monkeypatch):
     with torch.no_grad():
         y = compiled(x)
     assert bits_equal(y.numpy(), F.leaky_relu(x, 0.2).numpy())
+
+
+def test_compile_fullgraph_when_the_slope_becomes_symbolic(monkeypatch):
+    # A second slope makes Dynamo recompile with the slope as a symbolic float.
+    monkeypatch.setattr(lkt, "KERNEL_MIN_NUMEL", 0)
+    backend, graphs = graph_recorder()
+    x = torch.randn(64, generator=torch.Generator().manual_seed(6))
+    for slope in (0.01, 0.2, 0.3):
+        compiled = torch.compile(lkt.LeakyReLU(slope), backend=backend, fullgraph=True)
+        leaf = x.clone().requires_grad_(True)
+        y = compiled(leaf)
+        assert bits_equal(y.detach().numpy(), F.leaky_relu(x, slope).numpy())
+        assert calls(graphs[-1], "leaky_kernel.leaky_relu_forward_mask")

@@ -536,13 +536,16 @@ def _kernel_slope(negative_slope, dtype):
     decide: slopes that are not finite real numbers, or above float32's
     largest value for float32, which torch refuses with its own error (its
     rule, so that the bridge raises exactly where torch does)."""
-    if not isinstance(negative_slope, numbers.Real):
+    if not isinstance(negative_slope, (numbers.Real, torch.SymFloat)):
         return None
     try:
         slope = float(negative_slope)
     except OverflowError:
         return None
-    if not math.isfinite(slope) or (dtype == torch.float32 and abs(slope) > _FLOAT32_MAX):
+    # Comparisons rather than math.isfinite: under torch.compile a slope can
+    # be a symbolic float, whose comparisons Dynamo turns into guards.
+    limit = _FLOAT32_MAX if dtype == torch.float32 else math.inf
+    if not -limit <= slope <= limit or abs(slope) == math.inf:  # NaN fails both sides
         return None
     return slope
 
