@@ -23,7 +23,7 @@ SLOPES = [0.01, 0.0, 0.2, -0.5, 3.0, 1e-42]
 DTYPES = [torch.float32, torch.float64]
 SHAPES = [(), (1,), (13,), (5, 7, 3), (3 * PARALLEL_MIN_SIZE + 5,)]
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
-KERNEL_NODE = "_LeakyReLUBackward"
+KERNEL_NODES = {"_LeakyReLUBackward", "_LeakyReLUInplaceBackward"}
 DEFAULT_KERNEL_MIN_NUMEL = lkt.KERNEL_MIN_NUMEL  # before the fixture below lowers it
 
 
@@ -52,13 +52,21 @@ def torch_bits_equal(a, b):
     a, b = a.detach().resolve_neg(), b.detach().resolve_neg()
     return (
         a.dtype == b.dtype
-        and a.stride() == b.stride()
+        and layout(a) == layout(b)
         and bits_equal(a.numpy(), b.numpy())
     )
 
 
+def layout(t):
+    """The strides that place t's elements in memory: those of its
+    dimensions longer than 1. (The operators take their strides from torch's
+    meta functions, which torch.compile uses too; for dimensions of length 1
+    these can differ from torch's eager CPU kernels.)"""
+    return tuple(s for s, n in zip(t.stride(), t.shape) if n > 1)
+
+
 def took_kernel(y):
-    return type(y.grad_fn).__name__ == KERNEL_NODE
+    return type(y.grad_fn).__name__ in KERNEL_NODES
 
 
 def assert_kernel_equals_torch(run):
@@ -129,6 +137,49 @@ def test_inplace_with_a_negative_slope_keeps_the_input_gradient(tensor):
     y.backward(g)
     _, expected_dx = output_and_grad(lambda t: F.leaky_relu(t, -0.5), x, g)
     assert torch_bits_equal(leaf.grad, expected_dx)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_inplace_without_autograd_runs_the_kernel(tensor, dtype, monkeypatch):
+    calls = []
+    kernel = lkt._np_leaky_relu
+    monkeypatch.setattr(lkt, "_np_leaky_relu", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    x = tensor((3 * PARALLEL_MIN_SIZE + 5,), dtype)
+    expected = F.leaky_relu(x, 0.2)
+    for context in (torch.no_grad, torch.inference_mode):
+        target = x.clone()
+        with context():
+            version = target._version
+            assert lkt.leaky_relu(target, 0.2, inplace=True) is target
+        assert torch_bits_equal(target, expected)
+        assert context is torch.inference_mode or target._version > version
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("transform", ["forward_ad", "jvp", "grad", "vmap_of_grad", "jacrev"])
+def test_inplace_under_torch_func_and_forward_ad_equals_torch(tensor, transform):
+    x, t = tensor((4, 5), torch.float64), tensor((4, 5), torch.float64)
+
+    def inplace(function):
+        return lambda a: function(a * 1, 0.2, inplace=True)
+
+    def run(function):
+        f = inplace(function)
+        if transform == "forward_ad":
+            with torch.autograd.forward_ad.dual_level():
+                out = f(torch.autograd.forward_ad.make_dual(x, t))
+                return torch.autograd.forward_ad.unpack_dual(out)
+        if transform == "jvp":
+            return torch.func.jvp(f, (x,), (t,))
+        loss = lambda a: (f(a) * torch.arange(5.0, dtype=a.dtype)).sum()  # noqa: E731
+        if transform == "grad":
+            return (torch.func.grad(loss)(x),)
+        if transform == "vmap_of_grad":
+            return (torch.func.vmap(torch.func.grad(loss))(x),)
+        return (torch.func.jacrev(f)(x[0]),)
+
+    for ours, theirs in zip(run(lkt.leaky_relu), run(F.leaky_relu)):
+        assert torch_bits_equal(ours, theirs)
 
 
 def _refused_inplace_cases():
@@ -333,6 +384,21 @@ def test_inplace_keeps_the_tensors_layout(tensor, memory_format):
     assert_kernel_equals_torch(run)
 
 
+@pytest.mark.parametrize(
+    "memory_format", [torch.channels_last, torch.contiguous_format], ids=str
+)
+def test_inplace_without_autograd_keeps_the_tensors_layout(tensor, memory_format, monkeypatch):
+    calls = []
+    kernel = lkt._np_leaky_relu
+    monkeypatch.setattr(lkt, "_np_leaky_relu", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    x = tensor((2, 3, 4, 5)).contiguous(memory_format=memory_format)
+    expected = F.leaky_relu(x, 0.1)
+    with torch.no_grad():
+        assert lkt.leaky_relu(x, 0.1, inplace=True) is x
+    assert calls and x.is_contiguous(memory_format=memory_format)
+    assert torch_bits_equal(x, expected)
+
+
 def test_inplace_on_a_tensor_with_gaps_falls_back_to_torch(tensor):
     x = tensor((4, 6))
     view = x[:, ::2]
@@ -367,14 +433,75 @@ def test_torch_func_runs_the_kernel_under_grad_and_jacrev(tensor, monkeypatch):
     # Not torch's operator in disguise: the kernel computes, and jacrev's
     # batched backward reads the mask.
     calls = []
-    forward = lkt.leaky_relu_forward_mask
+    forward = lkt._np_forward_mask
     monkeypatch.setattr(
-        lkt, "leaky_relu_forward_mask", lambda *a, **k: calls.append(1) or forward(*a, **k)
+        lkt, "_np_forward_mask", lambda *a, **k: calls.append(1) or forward(*a, **k)
     )
     x = tensor((6,), torch.float64)
     torch.func.grad(lambda t: lkt.leaky_relu(t, 0.2).sum())(x)
     torch.func.jacrev(lambda t: lkt.leaky_relu(t, 0.2))(x)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("slope", [0.2, -0.5])
+def test_forward_mode_ad_equals_torch(tensor, slope):
+    x, t = tensor((4, 6), torch.float64), tensor((4, 6), torch.float64)
+
+    def tangent(function):
+        with torch.autograd.forward_ad.dual_level():
+            dual = torch.autograd.forward_ad.make_dual(x, t)
+            out = function(dual, slope)
+            return torch.autograd.forward_ad.unpack_dual(out).tangent
+
+    assert torch_bits_equal(tangent(lkt.leaky_relu), tangent(F.leaky_relu))
+
+    def jvp(function):
+        return torch.func.jvp(lambda a: function(a, slope), (x,), (t,))
+
+    for ours, theirs in zip(jvp(lkt.leaky_relu), jvp(F.leaky_relu)):
+        assert torch_bits_equal(ours, theirs)
+    assert torch_bits_equal(
+        torch.func.jacfwd(lambda a: lkt.leaky_relu(a, slope))(x[0]),
+        torch.func.jacfwd(lambda a: F.leaky_relu(a, slope))(x[0]),
+    )
+
+
+def test_forward_mode_ad_runs_the_kernel(tensor, monkeypatch):
+    calls = []
+    backward = lkt._np_backward_mask
+    monkeypatch.setattr(
+        lkt, "_np_backward_mask", lambda *a, **k: calls.append(1) or backward(*a, **k)
+    )
+    x, t = tensor((50,), torch.float64), tensor((50,), torch.float64)
+    torch.func.jvp(lambda a: lkt.leaky_relu(a, 0.2), (x,), (t,))
+    assert calls == [1]  # the tangent is the backward kernel's select
+
+
+@pytest.mark.parametrize("transform", ["hessian", "jacrev_of_jacrev", "jvp_of_grad"])
+def test_second_order_torch_func_equals_torch(tensor, transform):
+    x = tensor((7,), torch.float64)
+
+    def second(function):
+        loss = lambda a: (function(a, 0.3) ** 2).sum()  # noqa: E731
+        if transform == "hessian":
+            return torch.func.hessian(loss)(x)
+        if transform == "jacrev_of_jacrev":
+            return torch.func.jacrev(torch.func.jacrev(loss))(x)
+        return torch.func.jvp(torch.func.grad(loss), (x,), (torch.ones_like(x),))[1]
+
+    assert torch_bits_equal(second(lkt.leaky_relu), second(F.leaky_relu))
+
+
+def test_vmap_of_grad_keeps_one_mask_per_example(tensor):
+    # Examples laid out transposed in memory, of 15 elements (not whole
+    # bytes of mask): each example's bits must be read back as its own.
+    batch = tensor((3, 5, 3), torch.float64).transpose(1, 2)
+
+    def per_example_grads(function):
+        loss = lambda a: (function(a, -0.5) * torch.arange(5.0, dtype=a.dtype)).sum()  # noqa: E731
+        return torch.func.vmap(torch.func.grad(loss))(batch)
+
+    assert torch_bits_equal(per_example_grads(lkt.leaky_relu), per_example_grads(F.leaky_relu))
 
 
 def test_torch_func_grad_of_grad_equals_torch(tensor):
@@ -537,12 +664,12 @@ def test_no_grad_and_inputs_without_grad(tensor):
 
 def test_the_kernel_follows_torchs_thread_count(tensor, monkeypatch):
     seen = []
-    forward = lkt.leaky_relu_forward_mask
+    forward = lkt._np_forward_mask
     def recording(*args, num_threads, **kwargs):
         seen.append(num_threads)
         return forward(*args, num_threads=num_threads, **kwargs)
 
-    monkeypatch.setattr(lkt, "leaky_relu_forward_mask", recording)
+    monkeypatch.setattr(lkt, "_np_forward_mask", recording)
     x = tensor((100,))
     before = torch.get_num_threads()
     try:
@@ -582,3 +709,18 @@ def test_a_small_model_trains():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert isinstance(model[1], lkt.LeakyReLU)
+
+
+def test_importing_without_torch_names_the_extra(tmp_path):
+    # A child interpreter in which importing torch fails.
+    import subprocess
+    import sys
+
+    (tmp_path / "torch.py").write_text("raise ImportError('no torch here')\n")
+    code = "import leaky_kernel.torch"
+    env = {"PYTHONPATH": f"{tmp_path}:{':'.join(sys.path)}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode != 0
+    assert 'ImportError: leaky_kernel.torch needs PyTorch; install it with: pip install "leaky-kernel[torch]"' in result.stderr
