@@ -143,7 +143,9 @@ def regret(settings):
                 seconds["fastest variant"] = seconds[winner]
                 threshold = (REGRET_AFTER_TUNE if reasons[route].startswith("measured by tune")
                              else REGRET_WITHOUT_TUNE)
-                name = f"regret 2^{log2} {dtype} {op} out= (fastest: {winner})"
+                moved = x.nbytes * (2 if op == "forward" else 3)
+                used = _tuning.variant_at(lk.get_tuning()["plans"][0][route], moved)
+                name = f"regret 2^{log2} {dtype} {op} out= (in force: {used}; fastest: {winner})"
                 results.append(TargetResult(name, "in force", "fastest variant", "<=",
                                             threshold, seconds))
             del x, g, out
