@@ -270,7 +270,7 @@ def main(argv=None):
     commands.add_parser("check", help="the default: configuration and self-check")
     tune_parser = commands.add_parser(
         "tune",
-        help=f"measure the tuning choices on this machine (a minute or two, about "
+        help=f"measure the tuning choices on this machine (several minutes, about "
         f"{_tuning.TUNE_MEMORY_MIB} MiB) and store them as wisdom in the user's cache directory",
     )
     tune_parser.add_argument("--verify", action="store_true",

@@ -27,8 +27,8 @@ Where they come from, first match first:
    directory per CPU model, instruction set, usable CPUs and package version,
    by ``python -m leaky_kernel tune`` (thorough) or by fitting (quick);
 3. fitting: the first call that moves FIT_MIN_BYTES or more, on a route mode
-   (serial or parallel) with no wisdom, first measures this machine for about
-   a second (`fit`) and stores what it found as wisdom;
+   (serial or parallel) with no wisdom, first measures this machine for a few
+   seconds (`fit`) and stores what it found as wisdom;
 4. RULE, the default rule, where nothing was measured.
 
 Measuring (`_measure`) times each variant in its own steady state, as a
@@ -933,7 +933,7 @@ def tune(rounds=5, size_mib=TUNE_SIZE_MIB, progress=print):
     backward, float32 operands from 2^16 elements up to `size_mib` MiB, with
     half steps; each variant timed in its own steady state, then the plans
     timed against every variant at every size (the regret table). It takes
-    a minute or two and about 4 x size_mib MiB of memory: run it on an idle
+    several minutes and about 4 x size_mib MiB of memory: run it on an idle
     machine. ``python -m leaky_kernel tune`` does the same.
 
     Parameters
