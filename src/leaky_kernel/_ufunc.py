@@ -33,8 +33,13 @@ from ._warn import warn_user
 
 leaky_relu = kernels.leaky_relu_ufunc
 leaky_relu_backward = kernels.leaky_relu_backward_ufunc
+# Pickles name a ufunc by its module and name. NumPy 2.0 has no writable
+# __module__ on ufuncs; there pickles look the name up in the modules loaded.
 for _ufunc in (leaky_relu, leaky_relu_backward):
-    _ufunc.__module__ = __name__
+    try:
+        _ufunc.__module__ = __name__
+    except AttributeError:
+        pass
 del _ufunc
 
 
