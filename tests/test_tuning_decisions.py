@@ -217,3 +217,15 @@ def test_bands(chosen, expected):
     assert all(a[0] < b[0] and a[1] != b[1] for a, b in zip(bands, bands[1:]))
     if expected is not None:
         assert bands == expected
+
+
+def test_threads_that_win_by_little_keep_a_size_serial():
+    """Two threads must win by THREAD_MARGIN: at 2^15 they win by 5% only."""
+    def threads_barely_win_at_2_15(route, variant, moved, previous, threads):
+        n = moved // 8
+        if threads == 1:
+            return n * 1e-10
+        return n * 1e-10 * (0.95 if n == 1 << 15 else 1.2 if n < 1 << 15 else 0.6)
+
+    entry = Machine(threads_barely_win_at_2_15).fit()
+    assert entry["min_thread_elements"] == 1 << 15
