@@ -394,3 +394,16 @@ def test_no_call_fits_while_fitting_is_paused(fitting):
         assert fitting == []
     lk.leaky_relu(x)
     assert fitting == [_tuning.current_mode()]
+
+
+def test_a_skipped_fit_says_so_after_the_tuning_is_applied_again(fitting, monkeypatch):
+    def busy(mode):
+        fitting.append(mode)
+        raise _tuning.MachineBusy("rounds of one measurement differed by 30%")
+
+    monkeypatch.setattr(_tuning, "fit", busy)
+    lk.leaky_relu(np.ones(1 << 18, np.float32))
+    lk.set_tuning()
+    name = _tuning.route("forward", "out", fitting[0])
+    assert lk.get_tuning()["plans"][1][name] == (
+        "default rule (fitting skipped: rounds of one measurement differed by 30%)")

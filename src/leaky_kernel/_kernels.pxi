@@ -775,6 +775,16 @@ cdef bint fit_first(Py_ssize_t size, Py_ssize_t item, int requested) noexcept:
                                                      tuning.min_thread_elements) > 1]
 
 
+def waiting_mode(Py_ssize_t size, Py_ssize_t item, num_threads):
+    """'serial' or 'parallel': the thread mode a call of `size` elements of
+    `item` bytes on num_threads (None or a checked count) runs in, when that
+    mode waits to be fitted first (the fast paths decline it); else None."""
+    cdef int requested = fast_threads(size, num_threads)
+    if not fit_first(size, item, requested):
+        return None
+    return "parallel" if work_threads(size, requested, tuning.min_thread_elements) > 1 else "serial"
+
+
 cdef int fast_threads(Py_ssize_t size, object num_threads):
     """The threads a fast path asks for: resolved only when the call is large
     enough for two (fast_slope_and_type has checked num_threads)."""

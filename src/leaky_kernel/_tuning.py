@@ -52,7 +52,7 @@ import time
 import numpy as np
 
 from ._dispatch import LEVELS, kernels, load
-from ._threads import THREAD_CAP, call_threads, get_num_threads
+from ._threads import THREAD_CAP, get_num_threads
 from ._version import __version__
 from ._warn import warn_user
 
@@ -343,8 +343,8 @@ _state: dict = {}
 _reasons: dict = {}
 # Thread modes whose first large call fits the machine first.
 _fit_pending: set = set()
-# Thread modes whose fitting was skipped in this process (a busy machine).
-_fit_skipped: set = set()
+# Thread modes whose fitting is skipped in this process, and why: {mode: why}.
+_fit_skipped: dict = {}
 _fit_lock = threading.Lock()
 # What fitting measured in this process: {"plans", "min_thread_elements",
 # "note"}, in force even where it could not be stored.
@@ -378,13 +378,17 @@ def apply(overrides=None):
         min_thread = (given["min_thread_elements"], source)
     _fit_pending.clear()
     if use_measured and not stores_given:
-        for mode in {"serial", "parallel"} - _fit_skipped:
+        for mode in ("serial", "parallel"):
             fitted = [name for name in ROUTES if route_mode(name) == mode and " out " in name]
-            if all(reasons[name] == "default rule" for name in fitted):
+            if not all(reasons[name] == "default rule" for name in fitted):
+                continue
+            if mode in _fit_skipped:
+                why = f"default rule (fitting skipped: {_fit_skipped[mode]})"
+            else:
                 _fit_pending.add(mode)
-                reasons.update(dict.fromkeys(fitted, (
-                    "default rule until the first call that moves "
-                    f"{FIT_MIN_BYTES // MIB} MiB fits this machine")))
+                why = (f"default rule until the first call that moves "
+                       f"{FIT_MIN_BYTES // MIB} MiB fits this machine")
+            reasons.update(dict.fromkeys(fitted, why))
     configuration = {
         "plans": kernel_plans(plans, given.get("prefetch_bytes")),
         "min_thread_elements": min_thread[0],
@@ -508,12 +512,11 @@ def reasons():
 def fit_before(size, itemsize, num_threads):
     """Fit this machine first if a call on `size` elements of `itemsize`
     bytes (num_threads as checked) is the first large one of a thread mode
-    that waits for it: the Python side of the fast paths' fit_min_bytes."""
-    if not _fit_pending or 2 * size * itemsize < FIT_MIN_BYTES:
+    that waits for it: the kernel says so, as its fast paths decline it."""
+    if not _fit_pending:
         return
-    parallel = call_threads(num_threads) > 1 and size >= kernels.PARALLEL_MIN_SIZE
-    mode = "parallel" if parallel else "serial"
-    if mode in _fit_pending:
+    mode = kernels.waiting_mode(size, itemsize, num_threads)
+    if mode is not None:
         with _fit_lock:
             if mode in _fit_pending:
                 _fit_mode(mode)
@@ -523,8 +526,8 @@ def fit_before(size, itemsize, num_threads):
 def fitting_paused():
     """No call fits the machine inside this block (the self-check's calls
     are large enough to, and must not take seconds and memory for it)."""
-    skipped = set(_fit_skipped)
-    _fit_skipped.update(("serial", "parallel"))
+    skipped = dict(_fit_skipped)
+    _fit_skipped.update(dict.fromkeys(("serial", "parallel"), "paused"))
     apply(_overrides)
     try:
         yield
@@ -540,11 +543,8 @@ def _fit_mode(mode):
     try:
         entry = fit(mode)
     except MachineBusy as exc:
-        _fit_skipped.add(mode)
+        _fit_skipped[mode] = str(exc)
         apply(_overrides)
-        for name in ROUTES:
-            if route_mode(name) == mode:
-                _reasons["plans"][name] = f"default rule (fitting skipped: {exc})"
         return
     try:
         write_wisdom(entry)
