@@ -692,7 +692,7 @@ class _Bench:
     """Operands and calls for measuring one route at many sizes."""
 
     def __init__(self):
-        self.x = self.g = self.out = np.empty(0, np.float32)
+        self.renew()
 
     def ensure(self, n):
         """Operands of at least n elements; only sizes matter for speed, so
@@ -702,6 +702,10 @@ class _Bench:
             self.x = np.resize(block, n)
             self.g = np.resize(block[::-1].copy(), n)
             self.out = np.zeros(n, np.float32)
+
+    def renew(self):
+        """Drop the operands, so that the next ones are allocated anew."""
+        self.x = self.g = self.out = np.empty(0, np.float32)
 
     def call(self, name, n, threads):
         """A call of route `name` on n elements and `threads` threads, through
@@ -783,9 +787,10 @@ def plan_route(name, sizes, bench, rounds, timer, threads, most, cache, edge_ste
 def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
     """Time the plan against every variant at every size of `fastest` (which
     holds the sizes where the bands begin). With `mend`, a size whose regret
-    is above REGRET_LIMIT is measured a third time and gets the variant
-    whose median of the three measurements is fastest, and the check runs
-    once more. Returns (bands, {bytes moved: regret}, rounds' times)."""
+    is above REGRET_LIMIT is measured a third time, on operands allocated
+    anew, and gets the variant whose median of the three measurements is
+    fastest, and the check runs once more. Returns
+    (bands, {bytes moved: regret}, rounds' times)."""
     for attempt in range(2 if mend else 1):
         elements = [_elements_moving(name, b) for b in sorted(fastest)]
         bench.ensure(max(elements))
@@ -809,7 +814,10 @@ def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
         # The two measurements disagree there: a third decides, each
         # variant's median of three. A disturbance in one measurement is
         # outvoted; near the caches' edges, where a call's time depends on
-        # what the caches held before, so is a lucky one.
+        # what the caches held before, so is a lucky one. The third runs on
+        # operands allocated anew, because where an array's pages land (huge
+        # pages or not) moves some variants' speed too.
+        bench.renew()
         third = measure_route(name, [_elements_moving(name, b) for b in worst], bench,
                               rounds, timer, threads)
         chosen = {b: variant_at(bands, b) for b in fastest}
@@ -869,8 +877,7 @@ def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG
     exponents = np.arange(log2_range[0], log2_range[1] + 0.25, 0.5 if half_steps else 1.0)
     sizes = sorted({int(2 ** e) // 64 * 64 for e in exponents})
     most = 1 << most_log2
-    # Each measurement allocates its own operands and frees them after.
-    injected = bench is not None
+    bench = bench or _Bench()
     timer = timer or _kernel_timer(block_seconds)
     entry = {"plans": {}, "regret": {}, "by": "fitting", "date": datetime.date.today().isoformat(),
              "machine": machine_key()}
@@ -881,21 +888,22 @@ def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG
         progress(f"{name}: {len(variants_of(name))} variants, 2^{log2_range[0]} to "
                  f"2^{log2_range[1]} elements and on while the winner changes")
         cache = reported_cache_bytes() if last_level_cache is None else last_level_cache
-        bands, fastest, times = plan_route(name, sizes, bench if injected else _Bench(), rounds,
-                                           timer, threads, most, cache)
-        # The check times operands of their own: where the pages of an
-        # array land (huge pages or not) moves some variants' speed.
-        bands, regrets, check_times = check_route(name, bands, fastest,
-                                                  bench if injected else _Bench(), rounds,
-                                                  timer, threads)
+        bench.renew()
+        bands, fastest, times = plan_route(name, sizes, bench, rounds, timer, threads, most, cache)
+        # The check times operands of its own: where the pages of an array
+        # land moves some variants' speed.
+        bench.renew()
+        bands, regrets, check_times = check_route(name, bands, fastest, bench, rounds, timer,
+                                                  threads)
         all_times.update({(name,) + k: t for k, t in times.items()})
         all_times.update({(name, "check") + k: t for k, t in check_times.items()})
         entry["plans"][name] = bands
         entry["regret"][name] = {str(b): round(r, 3) for b, r in sorted(regrets.items())}
     if mode == "parallel":
         progress("serial or parallel: 2^12 to 2^19 elements")
-        entry["min_thread_elements"], threads_times = _parallel_cutoff(
-            bench if injected else _Bench(), rounds, timer, threads)
+        bench.renew()
+        entry["min_thread_elements"], threads_times = _parallel_cutoff(bench, rounds, timer,
+                                                                       threads)
         all_times.update(threads_times)
     reason = _busy(times=all_times)
     if reason:
