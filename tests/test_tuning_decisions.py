@@ -3,6 +3,7 @@ calls cost what a model says, on a simulated clock. These are the CPUs the
 suite cannot run on: a cache-state bias, noise, winners that flip between
 sizes, a first measurement that misleads. Nothing here measures speed."""
 import math
+from functools import partial
 
 import pytest
 
@@ -220,11 +221,60 @@ def test_small_noise_is_measured_through():
     assert entry["plans"]["forward out parallel"][-1][1] == "stream nta"
 
 
-def test_a_busy_machine_is_refused_before_measuring():
+@pytest.fixture
+def two_cpus_two_threads(monkeypatch):
+    """A machine of two CPUs, both measuring in parallel: none left free."""
+    monkeypatch.setattr(_tuning, "THREAD_CAP", 2)
+    monkeypatch.setattr(_tuning, "get_num_threads", lambda: 2)
+
+
+def test_a_busy_machine_is_refused_before_measuring(two_cpus_two_threads):
     machine = Machine(zen2_like)
     with pytest.raises(_tuning.MachineBusy, match="runnable"):
         _tuning.fit("parallel", timer=machine.timer, bench=machine, runnable=2.0)
     assert machine.calls == 0
+
+
+class Share:
+    """A CpuShare that reports what it is given."""
+
+    def __init__(self, others):
+        self.value = others
+
+    def others(self):
+        return self.value
+
+
+@pytest.mark.parametrize("others, busy", [(0.2, False), (1.0, True)])
+def test_other_tasks_that_ran_while_measuring_make_it_refused(two_cpus_two_threads, others,
+                                                              busy):
+    """Another program that starts while the fit measures shows neither
+    before it nor, when it runs throughout, as disagreeing rounds."""
+    machine = Machine(zen2_like)
+    fit = partial(_tuning.fit, "parallel", timer=machine.timer, bench=machine, runnable=0.0,
+                  cpu_share=Share(others))
+    if busy:
+        with pytest.raises(_tuning.MachineBusy, match="while measuring"):
+            fit()
+        assert machine.calls > 0
+    else:
+        assert fit()["plans"]
+
+
+@pytest.mark.parametrize("cpus, threads, tasks, busy", [
+    (2, 2, 0.4, False), (2, 2, 0.6, True), (2, 1, 1.4, False), (2, 1, 1.6, True),
+    (64, 2, 40.0, False), (64, 64, 1.0, True)])
+def test_busy_counts_only_the_cpus_the_measuring_threads_need(cpus, threads, tasks, busy):
+    """Other tasks on CPUs the measuring threads leave free do not disturb it."""
+    spare = cpus - threads
+    assert (_tuning._busy(runnable=tasks, spare=spare) is not None) == busy
+    assert (_tuning._busy(others=tasks, spare=spare) is not None) == busy
+
+
+def test_the_cpu_share_of_other_tasks_is_the_busy_time_less_this_process_own():
+    readings = iter([(10.0, 1.0, 100.0), (12.5, 2.0, 101.0)])
+    assert _tuning.CpuShare(read=lambda: next(readings)).others() == pytest.approx(1.5)
+    assert _tuning.CpuShare(read=lambda: None).others() is None
 
 
 def test_the_thread_cutoff_comes_from_the_sizes_where_threads_win():

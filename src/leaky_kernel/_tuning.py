@@ -84,7 +84,8 @@ REGRET_LIMIT = 1.05
 # Rounds whose fastest two blocks differ by more than this, in the median
 # cell, mean the machine is too busy to measure.
 NOISE_LIMIT = 1.10
-# Other runnable tasks, on average, that make the machine too busy to measure.
+# Other tasks, on average, beyond the CPUs the measuring threads leave
+# free, that make the machine too busy to measure.
 BUSY_TASKS = 0.5
 
 # The default rule, where nothing was measured: ordinary stores, streaming
@@ -626,10 +627,50 @@ def other_runnable_tasks(samples=10, interval=0.02):
     return sum(counts) / len(counts)
 
 
-def _busy(times=None, runnable=None):
-    """Why the machine is too busy to measure, or None."""
-    if runnable is not None and runnable > BUSY_TASKS:
+class CpuShare:
+    """CPUs that other tasks kept busy, on average, from its making until
+    `others()`: the busy time of the CPUs this process may run on (Linux
+    /proc/stat, time stolen by a hypervisor included) less this process's
+    own CPU time, over the wall time. None where that cannot be read."""
+
+    def __init__(self, read=None):
+        self.read = read or _cpu_seconds
+        self.start = self.read()
+
+    def others(self):
+        end = self.read()
+        if self.start is None or end is None:
+            return None
+        (busy, own, wall), (busy_end, own_end, wall_end) = self.start, end
+        return max(0.0, (busy_end - busy) - (own_end - own)) / max(wall_end - wall, 1e-9)
+
+
+def _cpu_seconds():
+    """(busy seconds of the CPUs this process may run on, this process's CPU
+    seconds, wall seconds), or None."""
+    try:
+        cpus = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+        busy_ticks = 0
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *ticks = line.split()
+                if name in cpus:
+                    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, ticks[:8])
+                    busy_ticks += user + nice + system + irq + softirq + steal
+        busy = busy_ticks / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError):
+        return None
+    return busy, time.process_time(), time.monotonic()
+
+
+def _busy(times=None, runnable=None, spare=0, others=None):
+    """Why the machine is too busy to measure, or None. `runnable`: other
+    tasks runnable before measuring; `others`: CPUs other tasks kept busy
+    while measuring; `spare`: CPUs the measuring threads leave free."""
+    if runnable is not None and runnable > spare + BUSY_TASKS:
         return f"{runnable:.1f} other tasks were runnable"
+    if others is not None and others > spare + BUSY_TASKS:
+        return f"other tasks kept {others:.1f} CPUs busy while measuring"
     if times is not None and noise(times) > NOISE_LIMIT:
         return f"rounds of one measurement differed by {100 * (noise(times) - 1):.0f}%"
     return None
@@ -851,7 +892,7 @@ def _elements_moving(name, moved):
 
 def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG2, rounds=2,
         block_seconds=0.002, half_steps=False, progress=None, timer=None, bench=None,
-        runnable=None, last_level_cache=None):
+        runnable=None, cpu_share=None, last_level_cache=None):
     """Measure the plans of one thread mode ('serial' or 'parallel', default
     the one calls use now) on this machine, for results into `outputs`
     ('out' and 'fresh'), and check them; returns a wisdom entry. MachineBusy
@@ -862,18 +903,25 @@ def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG
     move less than four times `last_level_cache` (default: the largest cache
     the system reports, which a virtual machine may misreport: hence both).
 
-    `timer`, `bench` and `runnable` replace the kernel timer, the operands
-    and the busy probe, so that the decisions can be tested with injected
-    timings."""
+    The machine counts as busy, and nothing is returned, when other tasks
+    were runnable before measuring, or kept CPUs busy while measuring, beyond
+    the CPUs the measuring threads leave free; or when rounds disagree.
+
+    `timer`, `bench`, `runnable` and `cpu_share` replace the kernel timer,
+    the operands and the two busy probes (a number of tasks, a CpuShare), so
+    that the decisions can be tested with injected timings."""
     mode = mode or current_mode()
     progress = progress or (lambda *args: None)
+    threads = 1 if mode == "serial" else get_num_threads()
+    spare = THREAD_CAP - threads
     if runnable is None and timer is None:
         runnable = other_runnable_tasks()
-    reason = _busy(runnable=runnable)
+    reason = _busy(runnable=runnable, spare=spare)
     if reason:
         raise MachineBusy(reason)
+    if cpu_share is None and timer is None:
+        cpu_share = CpuShare()
     start = time.perf_counter()
-    threads = 1 if mode == "serial" else get_num_threads()
     exponents = np.arange(log2_range[0], log2_range[1] + 0.25, 0.5 if half_steps else 1.0)
     sizes = sorted({int(2 ** e) // 64 * 64 for e in exponents})
     most = 1 << most_log2
@@ -905,7 +953,8 @@ def fit(mode=None, outputs=("out",), log2_range=FIT_LOG2, most_log2=FIT_MOST_LOG
         entry["min_thread_elements"], threads_times = _parallel_cutoff(bench, rounds, timer,
                                                                        threads)
         all_times.update(threads_times)
-    reason = _busy(times=all_times)
+    reason = _busy(times=all_times, spare=spare,
+                   others=None if cpu_share is None else cpu_share.others())
     if reason:
         raise MachineBusy(reason)
     entry["seconds"] = round(time.perf_counter() - start, 2)
