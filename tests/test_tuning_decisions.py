@@ -190,6 +190,34 @@ def test_a_plan_fitted_to_one_lucky_allocation_is_outvoted(renews, monkeypatch):
         assert bands[-1][1] == ("stream t0" if renews else "stream"), bands
 
 
+def test_variants_are_compared_within_each_allocation():
+    """Where an array's pages land moves every variant's time together, by
+    more than the variants differ: on the slow allocations every streaming
+    variant ties, on the fast one `stream nta` wins by 1.3x (plain
+    streaming wins below, so the plan keeps it through the ties). The mend
+    compares variants within each allocation, so the fast one counts; the
+    median of the raw times across allocations would see only slow ones
+    and keep plain streaming."""
+    machine = None
+
+    def placement_dependent(route, variant, moved, previous, threads):
+        if moved <= 16 * MIB:
+            return moved / (60e9 if variant == "ordinary" else 20e9)
+        if moved <= 64 * MIB:
+            return moved / (20e9 if variant == "stream" else 15e9)
+        fast = machine.allocations % 3 == 2  # the check's operands, route by route
+        if variant == "ordinary":
+            return moved / 12e9 * (1 if fast else 1.8)
+        if fast:
+            return moved / 20e9 * (1 if variant == "stream nta" else 1.3)
+        return moved / 20e9 * 1.8
+
+    machine = Machine(placement_dependent)
+    entry = machine.fit(last_level_cache=16 * MIB)
+    for name in ("forward out parallel", "backward out parallel"):
+        assert entry["plans"][name][-1][1] == "stream nta", entry["plans"][name]
+
+
 def test_a_check_that_keeps_failing_reports_its_regret():
     """What cannot be mended is stored as measured, not hidden."""
     machine = None

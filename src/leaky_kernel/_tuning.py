@@ -723,6 +723,12 @@ def variant_at(bands, moved):
     return variant
 
 
+def _mean_regrets(passes):
+    """{variant: its time over the fastest variant's, averaged over passes}
+    from passes [{variant: seconds}], each measured on operands of its own."""
+    return {v: sum(p[v] / min(p.values()) for p in passes) / len(passes) for v in passes[0]}
+
+
 def _regrets(plan_times, variant_times):
     """{size: plan time / fastest variant's time}."""
     return {size: plan_times[size] / min(min(variant_times[size].values()), plan_times[size])
@@ -852,20 +858,22 @@ def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
         worst = [b for b, r in regrets.items() if r > REGRET_LIMIT]
         if not worst or not mend or attempt:
             return bands, regrets, times
-        # The two measurements disagree there: a third decides, each
-        # variant's median of three. A disturbance in one measurement is
-        # outvoted; near the caches' edges, where a call's time depends on
-        # what the caches held before, so is a lucky one. The third runs on
-        # operands allocated anew, because where an array's pages land (huge
-        # pages or not) moves some variants' speed too.
+        # The two measurements disagree there: a third, on operands
+        # allocated anew, decides by each variant's regret averaged over the
+        # three. Where an array's pages land can move every variant's time
+        # together, by more than the variants differ, and some variants more
+        # than others: so variants are compared within each allocation, and
+        # every allocation counts. A disturbance in one measurement weighs a
+        # third; so, near the caches' edges, where a call's time depends on
+        # what the caches held before, does a lucky one.
         bench.renew()
         third = measure_route(name, [_elements_moving(name, b) for b in worst], bench,
                               rounds, timer, threads)
         chosen = {b: variant_at(bands, b) for b in fastest}
         for b in worst:
-            chosen[b] = _choose({
-                v: sorted((t, fastest.get(b, {}).get(v, t), min(third[b][v])))[1]
-                for v, t in variant_times[b].items()})
+            passes = [fastest.get(b), variant_times[b],
+                      {v: min(t) for v, t in third[b].items()}]
+            chosen[b] = _choose(_mean_regrets([p for p in passes if p]))
         bands = _bands(chosen)
 
 
