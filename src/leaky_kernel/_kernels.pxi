@@ -90,24 +90,12 @@ cdef extern from "_gil.h":
 
 cdef extern from "_cpu.h":
     const char* LEAKY_KERNEL_SIMD
-    bint LEAKY_KERNEL_CPU_HAS_AVX2()
-    bint LEAKY_KERNEL_CPU_HAS_AVX512()
 
 # The instruction set this module was compiled for.
 SIMD = LEAKY_KERNEL_SIMD.decode()
 
 # Whether this build has a streaming-store (and prefetch) loop at all.
 HAVE_STREAM = bool(LK_HAVE_STREAM)
-
-
-def cpu_has_avx2():
-    """Whether this CPU (and OS) runs AVX2 code."""
-    return LEAKY_KERNEL_CPU_HAS_AVX2()
-
-
-def cpu_has_avx512():
-    """Whether this CPU (and OS) runs AVX-512 F, DQ, BW and VL code."""
-    return LEAKY_KERNEL_CPU_HAS_AVX512()
 
 
 # ============================================================================
