@@ -69,16 +69,17 @@ cdef extern from "_stream.h":
         LK_PREFETCH_NONE
         LK_PREFETCH_T0
         LK_PREFETCH_NTA
-    void lk_stream_select_float(
+    # sign NULL: the forward of value; else the backward of grad_output value at x sign.
+    void lk_stream_leaky_relu_float(
         const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
-    void lk_stream_select_double(
+    void lk_stream_leaky_relu_double(
         const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
-    void lk_stream_select_evens_float(
+    void lk_stream_leaky_relu_evens_float(
         const float*, const float*, float*, Py_ssize_t, float, int, Py_ssize_t) noexcept nogil
-    void lk_stream_select_evens_double(
+    void lk_stream_leaky_relu_evens_double(
         const double*, const double*, double*, Py_ssize_t, double, int, Py_ssize_t) noexcept nogil
-    void lk_stream_select_pages_float(const float*, float*, Py_ssize_t, float) noexcept nogil
-    void lk_stream_select_pages_double(const double*, double*, Py_ssize_t, double) noexcept nogil
+    void lk_stream_leaky_relu_pages_float(const float*, float*, Py_ssize_t, float) noexcept nogil
+    void lk_stream_leaky_relu_pages_double(const double*, double*, Py_ssize_t, double) noexcept nogil
     void lk_stream_fence() noexcept nogil
     void lk_stream_move(const float*, const float*, float*, Py_ssize_t, int, int,
                         Py_ssize_t) noexcept nogil
@@ -486,14 +487,16 @@ cdef void select_row(
     if value_step == 1 and sign_step == 1 and out_step == 1:
         if stream == STREAM_PAGES and value == sign:
             if floating is float:
-                lk_stream_select_pages_float(value, out, n, slope)
+                lk_stream_leaky_relu_pages_float(value, out, n, slope)
             else:
-                lk_stream_select_pages_double(value, out, n, slope)
+                lk_stream_leaky_relu_pages_double(value, out, n, slope)
         elif stream != ORDINARY_STORES:
             if floating is float:
-                lk_stream_select_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
+                lk_stream_leaky_relu_float(value, NULL if value == sign else sign, out, n, slope,
+                                           t.prefetch, t.prefetch_bytes)
             else:
-                lk_stream_select_double(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
+                lk_stream_leaky_relu_double(value, NULL if value == sign else sign, out, n, slope,
+                                            t.prefetch, t.prefetch_bytes)
         else:
             # Elements one by one up to the output's first line boundary: the
             # vector loop then writes whole lines, and reads whole lines of
@@ -573,9 +576,11 @@ cdef void select_strided_row(
     cdef floating* dest
     if stream and value_step == 2 and sign_step == 2 and out_step == 1:
         if floating is float:
-            lk_stream_select_evens_float(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
+            lk_stream_leaky_relu_evens_float(value, NULL if forward else sign, out, n, slope,
+                                             t.prefetch, t.prefetch_bytes)
         else:
-            lk_stream_select_evens_double(value, sign, out, n, slope, t.prefetch, t.prefetch_bytes)
+            lk_stream_leaky_relu_evens_double(value, NULL if forward else sign, out, n, slope,
+                                              t.prefetch, t.prefetch_bytes)
         return
     if forward:
         sign_src = value_buf
