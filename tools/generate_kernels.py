@@ -46,10 +46,6 @@ class Op:
     # Its point functions have vector forms (_ops.h.tp), so that its
     # contiguous and every-other-column rows can stream their output.
     simd: bool
-    # It has the sign-mask kernels: a forward that also packs x > 0 into
-    # bits, and a backward that reads them in place of x. Leaky ReLU's
-    # gradient needs only the sign of x.
-    sign_mask: bool
 
 
 DTYPES = (
@@ -59,11 +55,11 @@ DTYPES = (
 
 OPS = (
     Op("leaky_relu", "slope", "x where x > 0, else slope * x",
-       "grad_output where x > 0, else slope * grad_output", simd=True, sign_mask=True),
+       "grad_output where x > 0, else slope * grad_output", simd=True),
 )
 
 # (template, output) pairs, in the package directory.
-TEMPLATES = ("_ops.h.tp", "_stream.h.tp", "_mask.h.tp")
+TEMPLATES = ("_ops.h.tp", "_stream.h.tp", "_mask.h.tp", "_kernels.pxi.tp")
 
 # A template line that is only a Tempita statement produces no output line.
 _STATEMENT = re.compile(r"^\s*\{\{\s*(for|endfor|if|elif|else|endif|py|default)\b.*\}\}\s*$")
@@ -111,8 +107,7 @@ def expand(template_path, ops=OPS, dtypes=DTYPES):
         text = f.read()
     is_c = name.endswith(".h.tp")
     expanded = Tempita.sub(_tagged(text) if is_c else text, ops=ops, dtypes=dtypes,
-                           simd_ops=[op for op in ops if op.simd],
-                           mask_ops=[op for op in ops if op.sign_mask])
+                           simd_ops=[op for op in ops if op.simd])
     notice = f"Generated from {name} by tools/generate_kernels.py: do not edit."
     if is_c:
         return f"/* {notice} */\n" + _with_line_directives(expanded, name)
