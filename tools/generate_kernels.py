@@ -58,7 +58,7 @@ OPS = (
        "grad_output where x > 0, else slope * grad_output", simd=True),
 )
 
-# (template, output) pairs, in the package directory.
+# The templates, in the package directory: each expands into its name without .tp.
 TEMPLATES = ("_ops.h.tp", "_stream.h.tp", "_mask.h.tp", "_kernels.pxi.tp")
 
 # A template line that is only a Tempita statement produces no output line.
@@ -94,10 +94,6 @@ def _with_line_directives(expanded, template_name):
     return "".join(out)
 
 
-def _without_tags(expanded):
-    return "".join(_TAG.sub("", line) for line in expanded.splitlines(keepends=True))
-
-
 def expand(template_path, ops=OPS, dtypes=DTYPES):
     """The generated text of one template."""
     from Cython import Tempita
@@ -111,7 +107,7 @@ def expand(template_path, ops=OPS, dtypes=DTYPES):
     notice = f"Generated from {name} by tools/generate_kernels.py: do not edit."
     if is_c:
         return f"/* {notice} */\n" + _with_line_directives(expanded, name)
-    return f"# {notice}\n" + _without_tags(expanded)
+    return f"# {notice}\n" + expanded
 
 
 def generate(package_dir=PACKAGE_DIR, ops=OPS, dtypes=DTYPES):
