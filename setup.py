@@ -4,6 +4,7 @@ kernel module per instruction-set level (see src/leaky_kernel/_dispatch.py).
 Environment:
   LEAKY_KERNEL_NO_OPENMP=1   build serially even if OpenMP is available.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -102,8 +103,19 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def generate_sources():
+    """Expand the kernel templates (tools/generate_kernels.py) before Cython runs."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_kernels", os.path.join("tools", "generate_kernels.py"))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.generate(PACKAGE_DIR)
+
+
 def extensions():
     from Cython.Build import cythonize
+
+    generate_sources()
 
     common = dict(
         include_dirs=[numpy.get_include(), PACKAGE_DIR],

@@ -27,7 +27,7 @@ installed_from_a_wheel = pytest.mark.skipif(
 
 @installed_from_a_wheel
 def test_no_c_or_cython_sources_are_installed():
-    sources = [f for f in PACKAGE_FILES if f.endswith((".c", ".pyx", ".pxi", ".h"))]
+    sources = [f for f in PACKAGE_FILES if f.endswith((".c", ".pyx", ".pxi", ".h", ".tp"))]
     assert PACKAGE_FILES and not sources
 
 

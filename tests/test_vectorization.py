@@ -1,14 +1,19 @@
 """The compiler vectorises the kernel loops.
 
-Compiles the kernel source with the flags setup.py uses, asks the compiler
-for its vectorisation report, and requires every unit-stride loop of
-select_row (the loops both the serial and the parallel paths run) to be
-reported vectorised, at every instruction-set level. GCC builds the package
-by default; clang, where it is installed with OpenMP, is checked too. Without
--fno-trapping-math, GCC reports "control flow in loop" here instead
-(bench/NOTES.md).
+Generates the kernel sources from their templates (tools/generate_kernels.py),
+has Cython emit #line directives that point the C code back at the Cython
+source, compiles it with the flags setup.py uses and asks the compiler for
+its vectorisation report. Every unit-stride loop of each operation's row
+function (the loops both the serial and the parallel paths run) must be
+reported vectorised, at every instruction-set level. The loops are found in
+the Cython source by the row functions' names, which the template gives
+them, so the test does not depend on how Cython names things in C. GCC builds
+the package by default; clang, where it is installed with OpenMP, is checked
+too. Without -fno-trapping-math, GCC reports "control flow in loop" here
+instead (bench/NOTES.md).
 """
 import ast
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -22,8 +27,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "leaky_kernel"
 
+GENERATOR = REPO / "tools" / "generate_kernels.py"
+
 pytestmark = pytest.mark.skipif(
-    not (PACKAGE / "_kernels.pxi").exists(), reason="needs the source tree"
+    not (PACKAGE / "_kernels.pxi.tp").exists() or not GENERATOR.exists(),
+    reason="needs the source tree",
 )
 
 # Each compiler's flag for its report of vectorised loops, and how that
@@ -51,12 +59,33 @@ def setup_py_flags():
 
 
 @pytest.fixture(scope="module")
-def kernel_c(tmp_path_factory):
+def generator():
+    spec = importlib.util.spec_from_file_location("generate_kernels", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, generator):
+    """A copy of the kernel sources, with the templates expanded in it."""
     pytest.importorskip("Cython")
-    out = tmp_path_factory.mktemp("vec") / "kernels.c"
+    directory = tmp_path_factory.mktemp("sources")
+    for pattern in ("*.pyx", "*.h", "*.tp"):
+        for path in PACKAGE.glob(pattern):
+            if not (PACKAGE / f"{path.name}.tp").exists():  # a generated file
+                (directory / path.name).write_bytes(path.read_bytes())
+    generator.generate(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def kernel_c(sources):
+    out = sources / "kernels.c"
     subprocess.run(
-        [sys.executable, "-m", "cython", "-3", str(PACKAGE / "_kernels_baseline.pyx"), "-o", str(out)],
-        check=True, capture_output=True,
+        [sys.executable, "-m", "cython", "-3", "--line-directives", "_kernels_baseline.pyx",
+         "-o", out.name],
+        check=True, capture_output=True, cwd=sources,
     )
     return out
 
@@ -84,14 +113,15 @@ def vectorised_lines(compiler, kernel_c):
     processes = {
         level: subprocess.Popen(
             [compiler, "-c", "-fPIC", *kernel_flags, *flags, "-fopenmp", report_flag,
-             f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}", f"-I{PACKAGE}",
+             f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}", "-I.",
              "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
-             str(kernel_c), "-o", str(kernel_c.with_name(f"{level}.o"))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+             kernel_c.name, "-o", f"{level}.o"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=kernel_c.parent,
         )
         for level, flags in level_flags.items()
     }
-    pattern = re.compile(rf"{re.escape(kernel_c.name)}:(\d+):\d+: {vectorised}")
+    # The report names the Cython source the #line directives point at.
+    pattern = re.compile(rf"(?:^|/)_kernels\.pxi:(\d+):\d+: {vectorised}", re.MULTILINE)
     lines = {}
     for level, process in processes.items():
         _, stderr = process.communicate()
@@ -100,27 +130,26 @@ def vectorised_lines(compiler, kernel_c):
     return lines
 
 
-def unit_stride_loops(c_file):
-    """Line numbers of the `for` of each unit-stride loop in select_row's
-    specialisations, past the elements it takes one by one up to the
-    output's line boundary (`head`, at most a line: not worth vectorising)."""
-    lines = c_file.read_text().splitlines()
-    loops, in_select_row, last_for = [], False, None
-    for number, line in enumerate(lines, start=1):
-        if re.match(r"static void __pyx_fuse_\d__pyx_f_\w+_select_row\(", line):
-            in_select_row = True
-        elif in_select_row and line.startswith("}"):
-            in_select_row = False
-        elif in_select_row and line.lstrip().startswith("for ("):
-            last_for = number if "= __pyx_v_head;" in line else None
-        elif in_select_row and last_for and re.search(r"\(__pyx_v_out\[__pyx_v_i\]\) = ", line):
-            loops.append(last_for)
+def unit_stride_loops(pxi, operation):
+    """Line numbers of the unit-stride loops of the operation's row function,
+    past the elements it takes one by one up to the output's line boundary
+    (`head`, at most a line: not worth vectorising)."""
+    loops, inside = [], False
+    for number, line in enumerate(pxi.read_text().splitlines(), start=1):
+        if line.startswith(f"cdef void {operation}_row("):
+            inside = True
+        elif inside and re.match(r"[^\s)]", line):  # the next top-level statement
+            break
+        elif inside and line.strip() == "for i in range(head, n):":
+            loops.append(number)
     return loops
 
 
 @pytest.mark.parametrize("level", sorted(setup_py_flags()[1]))
-def test_select_row_loops_are_vectorised(vectorised_lines, kernel_c, level):
-    loops = unit_stride_loops(kernel_c)
-    assert len(loops) == 4, "forward and backward loops, for float and double"
+def test_row_loops_are_vectorised(vectorised_lines, sources, generator, level):
     vectorised = vectorised_lines[level]
-    assert set(loops) <= vectorised, f"not vectorised: C lines {sorted(set(loops) - vectorised)}"
+    for operation in generator.OPS:
+        loops = unit_stride_loops(sources / "_kernels.pxi", operation.name)
+        assert len(loops) == 2, f"{operation.name}: a forward and a backward loop"
+        missing = sorted(set(loops) - vectorised)
+        assert not missing, f"{operation.name}: not vectorised: _kernels.pxi lines {missing}"

@@ -70,7 +70,7 @@ size = os.path.getsize(wheel)
 problems = []
 if size >= max_bytes:
     problems.append(f"the wheel is {size} bytes, not under {max_bytes}")
-sources = [n for n in names if n.endswith((".c", ".pyx", ".pxi", ".h"))]
+sources = [n for n in names if n.endswith((".c", ".pyx", ".pxi", ".h", ".tp"))]
 if sources:
     problems.append(f"sources in the wheel: {sources}")
 licences = {n.rpartition("/licenses/")[2] for n in names if "/licenses/" in n} - {""}

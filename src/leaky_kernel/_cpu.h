@@ -1,6 +1,7 @@
-/* CPU features, asked at run time, and the instruction set a kernel module
- * was compiled for. Included by _kernels.pxi, so each kernel module reports
- * its own build.
+/* CPU features, asked at run time, and the instruction set a module was
+ * compiled for. _openmp.pyx, built for the baseline, asks the CPU;
+ * _kernels.pxi includes this for LEAKY_KERNEL_SIMD, so each kernel module
+ * reports its own build.
  *
  * LEAKY_KERNEL_CPU_HAS_AVX2() is 1 when this CPU runs AVX2 code and the OS
  * saves the YMM registers across context switches; _dispatch.py imports the

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from . import _kernels_baseline
+from ._openmp import cpu_has_avx2, cpu_has_avx512
 from ._warn import warn_user
 
 
@@ -24,9 +24,9 @@ def _built(level):
 
 def _runnable_levels():
     levels = ["baseline"]
-    if _built("avx2") and _kernels_baseline.cpu_has_avx2():
+    if _built("avx2") and cpu_has_avx2():
         levels.append("avx2")
-        if _built("avx512") and _kernels_baseline.cpu_has_avx512():
+        if _built("avx512") and cpu_has_avx512():
             levels.append("avx512")
     return levels
 

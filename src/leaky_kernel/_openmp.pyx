@@ -1,9 +1,11 @@
 # cython: language_level=3
-"""The one place that talks to the OpenMP runtime.
+"""The one place that talks to the OpenMP runtime, and asks the CPU what it runs.
 
 Built with the same OpenMP flags as the kernels, so it reports on the build
 the kernels got, and it reads the same runtime state that OMP_NUM_THREADS and
-threadpoolctl set.
+threadpoolctl set. It is compiled for the baseline instruction set, so it
+loads on any CPU and can say which kernel modules this one runs
+(_dispatch.py).
 """
 
 cdef extern from *:
@@ -71,3 +73,18 @@ cdef extern from "Python.h":
 def in_main_interpreter():
     """Whether this code runs in the main interpreter, not a subinterpreter."""
     return PyInterpreterState_Get() == PyInterpreterState_Main()
+
+
+cdef extern from "_cpu.h":
+    bint LEAKY_KERNEL_CPU_HAS_AVX2()
+    bint LEAKY_KERNEL_CPU_HAS_AVX512()
+
+
+def cpu_has_avx2():
+    """Whether this CPU (and OS) runs AVX2 code."""
+    return LEAKY_KERNEL_CPU_HAS_AVX2()
+
+
+def cpu_has_avx512():
+    """Whether this CPU (and OS) runs AVX-512 F, DQ, BW and VL code."""
+    return LEAKY_KERNEL_CPU_HAS_AVX512()
