@@ -94,7 +94,7 @@ def test_results_are_new_c_ordered_arrays_of_the_input_shape():
     x = random_operand(np.random.default_rng(0), (4, 5, 6), np.float32)
     y, mask = forward(x)
     assert y.shape == x.shape and y.flags.c_contiguous and y.flags.owndata
-    assert mask.shape == ((x.size + 7) // 8,) and mask.dtype == np.uint8
+    assert bits_equal(mask, reference.leaky_relu_forward_mask(x)[1])
     dx = backward(x, mask)
     assert dx.shape == x.shape and dx.flags.c_contiguous and not np.shares_memory(dx, x)
 

@@ -133,8 +133,7 @@ def leaky_relu(
     keywords = check_ufunc_keywords("leaky_relu", ufunc_keywords)
     requested, casting = keywords[:2]
     x, slope, dtype = forward_operands(x, negative_slope, alpha, requested, casting)
-    return execute(_plan(("x", x), None, slope, dtype, tuple(x.shape), out, where, threads,
-                         keywords))
+    return execute(_plan(x, None, slope, dtype, tuple(x.shape), out, where, threads, keywords))
 
 
 def leaky_relu_backward(
@@ -228,39 +227,40 @@ def leaky_relu_backward(
     grad_output, x, slope, dtype = backward_operands(
         grad_output, x, negative_slope, alpha, x_is_output, requested, casting
     )
-    return execute(_plan(("grad_output", grad_output), ("x", x), slope, dtype,
-                         broadcast_shape(grad_output, x), out, where, threads, keywords))
+    return execute(_plan(grad_output, x, slope, dtype, broadcast_shape(grad_output, x), out,
+                         where, threads, keywords))
 
 
 def _plan(value, sign, slope, dtype, shape, out, where, threads, keywords):
-    """The plan of a call whose operands and slope are checked: `value` and
-    `sign` are (name, operand) pairs, sign None for a forward; `keywords` are
-    check_ufunc_keywords' (dtype, casting, order, subok). Checks out= and
-    where= against the result's shape, fits the tuning to the call's size
-    first if it must, casts the operands to a requested dtype and picks the
-    route."""
+    """The plan of a call whose operands and slope are checked: value and
+    sign are grad_output and x for a backward, x and None for a forward;
+    `keywords` are check_ufunc_keywords' (dtype, casting, order, subok).
+    Checks out= and where= against the result's shape, fits the tuning to
+    the call's size first if it must, casts the operands to a requested
+    dtype and picks the route."""
     requested, casting, order, subok = keywords
     compute = compute_dtype(dtype)
     fit_before(math.prod(shape), compute.itemsize, threads)
     if out is not None:
         check_out(out, dtype, shape, casting)
     where = check_where(where, shape)
-    operands = [value] if sign is None else [value, sign]
     if requested is not None:
-        operands = [(name, _cast(operand, dtype, name)) for name, operand in operands]
-    arrays = [operand for _, operand in operands]
+        if sign is None:
+            value = _cast(value, dtype, "x")
+        else:
+            value, sign = _cast(value, dtype, "grad_output"), _cast(sign, dtype, "x")
+    # Operands that dispatch (containers, subclasses) were kept as they are;
+    # the rest are ndarrays now.
     direct = (
         where is True
         and not isinstance(slope, np.ndarray)
-        # Operands that dispatch (containers, subclasses) stayed as they are;
-        # the rest are ndarrays now.
-        and all(type(a) is np.ndarray and a.shape == shape for a in arrays)
+        and type(value) is np.ndarray
+        and value.shape == shape
+        and (sign is None or (type(sign) is np.ndarray and sign.shape == shape))
         and not writes_a_place_twice(out)
     )
-    return Plan(
-        KERNEL if direct else UFUNC, arrays[0], None if sign is None else arrays[1], slope,
-        dtype, compute, out, where, threads, order, subok,
-    )
+    return Plan(KERNEL if direct else UFUNC, value, sign, slope, dtype, compute, out, where,
+                threads, order, subok)
 
 
 def _show_ufunc_keywords(function):

@@ -65,14 +65,14 @@ def execute(plan):
 
 def _select(plan):
     """The direct kernel. A new result is laid out as plan.order says."""
-    compute, out = plan.compute, plan.out
-    value = kernel_operand(plan.value, compute)
-    sign = value if plan.sign is None else kernel_operand(plan.sign, compute)
+    _, value, sign, slope, dtype, compute, out, _, threads, order, _, _ = plan
+    value = kernel_operand(value, compute)
+    sign = value if sign is None else kernel_operand(sign, compute)
     # An out of another dtype gets the result rounded to `dtype` first.
-    fresh = out is None or out.dtype != plan.dtype or not kernel_writes_directly(
+    fresh = out is None or out.dtype != dtype or not kernel_writes_directly(
         out, compute, (value, sign)
     )
-    target = np.empty_like(value, order=new_order(plan.order, (value, sign))) if fresh else out
+    target = np.empty_like(value, order=new_order(order, (value, sign))) if fresh else out
     if target.size:
         views = common_2d([target, value, sign])
         if views is None:  # no common order merges the axes: copy into the target's layout
@@ -83,43 +83,40 @@ def _select(plan):
                 target, fresh = np.empty_like(value), True
             views = common_2d([target, value, sign])
         target_2d, value_2d, sign_2d = views
-        _SELECT[compute](value_2d, sign_2d, target_2d, plan.slope, call_threads(plan.threads),
-                         fresh)
-    return deliver_result(target, plan.dtype, out)
+        _SELECT[compute](value_2d, sign_2d, target_2d, slope, call_threads(threads), fresh)
+    return deliver_result(target, dtype, out)
 
 
 def _forward_mask(plan):
-    x, compute = plan.value, plan.compute
-    if isinstance(plan.slope, np.ndarray):
+    _, x, _, slope, dtype, compute, out, _, threads, _, _, mask = plan
+    if isinstance(slope, np.ndarray):
         # With a slope per element the select runs through the ufuncs, and
         # NumPy packs the mask: two passes where one slope takes one.
         mask = np.packbits((x > 0).reshape(-1), bitorder="little")  # before out, maybe x, changes
-        target = np.empty(x.shape, plan.dtype) if plan.out is None else plan.out
+        target = np.empty(x.shape, dtype) if out is None else out
         _ufunc.select(plan._replace(out=target))
         return target, mask
     x_flat = flat_operand(x, compute)
     nbytes = mask_nbytes(x.size)
-    mask = plan.mask
     if mask is None or mask.shape != (nbytes,):
         mask = np.empty(nbytes, MASK_DTYPE)
-    target, fresh = flat_target(plan.out, plan.dtype, compute, [x_flat])
-    _FORWARD_MASK[compute](x_flat, target, mask, plan.slope, call_threads(plan.threads), fresh)
-    return deliver_result(target.reshape(x.shape), plan.dtype, plan.out), mask
+    target, fresh = flat_target(out, dtype, compute, [x_flat])
+    _FORWARD_MASK[compute](x_flat, target, mask, slope, call_threads(threads), fresh)
+    return deliver_result(target.reshape(x.shape), dtype, out), mask
 
 
 def _backward_mask(plan):
-    grad_output, mask, compute = plan.value, plan.sign, plan.compute
-    if isinstance(plan.slope, np.ndarray):
+    _, grad_output, mask, slope, dtype, compute, out, _, threads, _, _, _ = plan
+    if isinstance(slope, np.ndarray):
         positive = np.unpackbits(mask, count=grad_output.size, bitorder="little")
-        target = np.empty(grad_output.shape, plan.dtype) if plan.out is None else plan.out
+        target = np.empty(grad_output.shape, dtype) if out is None else out
         _ufunc.select(plan._replace(sign=positive.reshape(grad_output.shape), out=target))
         return target
     grad_flat = flat_operand(grad_output, compute)
     mask = flat_operand(mask, MASK_DTYPE)
-    target, fresh = flat_target(plan.out, plan.dtype, compute, [grad_flat, mask])
-    _BACKWARD_MASK[compute](grad_flat, mask, target, plan.slope, call_threads(plan.threads),
-                            fresh)
-    return deliver_result(target.reshape(grad_output.shape), plan.dtype, plan.out)
+    target, fresh = flat_target(out, dtype, compute, [grad_flat, mask])
+    _BACKWARD_MASK[compute](grad_flat, mask, target, slope, call_threads(threads), fresh)
+    return deliver_result(target.reshape(grad_output.shape), dtype, out)
 
 
 _SELECT = by_dtype(kernels.leaky_select)

@@ -177,4 +177,4 @@ def _plan(route, value, sign, slope, dtype, out, threads, mask=None):
     fit_before(value.size, compute.itemsize, threads)
     if out is not None:
         check_out(out, dtype, value.shape)
-    return Plan(route, value, sign, slope, dtype, compute, out, threads=threads, mask=mask)
+    return Plan(route, value, sign, slope, dtype, compute, out, True, threads, "K", True, mask)

@@ -48,9 +48,7 @@ def select(plan):
     None is the forward (sign is value). The plan is checked already: order
     and subok are passed to NumPy as they are, and an out of another dtype
     gets the result rounded to the plan's dtype first."""
-    value, sign, slope, dtype, compute, out, where = (
-        plan.value, plan.sign, plan.slope, plan.dtype, plan.compute, plan.out, plan.where
-    )
+    _, value, sign, slope, dtype, compute, out, where, threads, order, subok, _ = plan
     if out is not None and out.dtype != dtype and dtype != compute:
         # NumPy would cast the compute dtype straight to out's dtype. The
         # result is computed everywhere; where= picks what reaches out.
@@ -75,12 +73,12 @@ def select(plan):
                 "where= used without out=: the result is uninitialized memory where it is False",
                 UserWarning,
             )
-    if plan.order != "K":
-        options["order"] = plan.order
-    if not plan.subok:
+    if order != "K":
+        options["order"] = order
+    if not subok:
         options["subok"] = False
     ufunc = leaky_relu if sign is None else leaky_relu_backward
-    previous = kernels.set_ufunc_call(call_threads(plan.threads), out is None)
+    previous = kernels.set_ufunc_call(call_threads(threads), out is None)
     try:
         with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
             result = ufunc(*operands, **options)

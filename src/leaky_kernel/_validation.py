@@ -85,7 +85,7 @@ def align_slopes(slopes, target, alpha):
     xarray's arithmetic aligns it; the result is an ndarray that broadcasts
     to `target` by position. Labels must match exactly: a slope missing for
     some element would be NaN, which no call accepts."""
-    if not labelled(slopes):
+    if type(slopes) is float or not labelled(slopes):  # check_slopes made numbers floats
         return slopes
     name = _slope_name(alpha)
     kind = type(slopes).__module__.partition(".")[0]
@@ -251,6 +251,8 @@ ORDERS = ("K", "A", "C", "F")
 
 # The keywords of NumPy's ufuncs the public functions take, with their defaults.
 UFUNC_KEYWORDS = {"dtype": None, "casting": "same_kind", "order": "K", "subok": True}
+# What check_ufunc_keywords returns for them: the defaults are already in its form.
+_DEFAULT_UFUNC_KEYWORDS = tuple(UFUNC_KEYWORDS.values())
 
 
 def check_ufunc_keywords(function_name, keywords):
@@ -258,10 +260,13 @@ def check_ufunc_keywords(function_name, keywords):
     NumPy's ufuncs take them: dtype None or float16, float32 or float64 (the
     dtype to compute and return in); a casting rule; order "K", "A", "C" or
     "F" (None is "K", lowercase is accepted); subok a bool."""
+    if not keywords:
+        return _DEFAULT_UFUNC_KEYWORDS
     for name in keywords:
         if name not in UFUNC_KEYWORDS:
             raise TypeError(f"{function_name}() got an unexpected keyword argument {name!r}")
-    dtype, casting, order, subok = ({**UFUNC_KEYWORDS, **keywords}[name] for name in UFUNC_KEYWORDS)
+    # In UFUNC_KEYWORDS' order: a dict keeps the place of a key it updates.
+    dtype, casting, order, subok = {**UFUNC_KEYWORDS, **keywords}.values()
     if dtype is not None:
         try:
             requested = np.dtype(dtype)
@@ -377,8 +382,10 @@ def check_where(where, shape):
     else (a list, a scalar) becomes bools by truth value."""
     if where is True:
         return True
-    if dispatches(where) or isinstance(where, np.ndarray) or _has_array_interface(where):
-        where = operand(where, "where")
+    if dispatches(where):
+        pass  # kept as it is, for NumPy's dispatch
+    elif isinstance(where, np.ndarray) or _has_array_interface(where):
+        where = as_array(where, "where")
     else:
         try:
             where = np.asarray(where, dtype=bool)
