@@ -111,6 +111,8 @@ def deliver_result(result, dtype, out):
     `out`, into which `result` is copied unless the kernel wrote out itself.
     The result is rounded to `dtype` before it goes into an out of another
     dtype (whose cast the caller has checked), as NumPy's output casts go."""
+    if out is None and result.dtype == dtype:
+        return result[()] if result.ndim == 0 else result
     with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
         if out is None:
             result = result.astype(dtype, copy=False)

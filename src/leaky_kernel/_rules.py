@@ -56,11 +56,27 @@ class _DefaultSlope(float):
 DEFAULT_SLOPE = _DefaultSlope(0.01)
 
 
+def _overflows_at(dtype):
+    """The smallest magnitude that rounds to infinity in the float `dtype`:
+    halfway from its largest finite value to the next power of two (the
+    largest value's last bit is odd, so the tie rounds up, to infinity).
+    For float64, which a Python float is, no finite float overflows."""
+    info = np.finfo(dtype)
+    try:
+        return math.ldexp(1.0, info.maxexp) - math.ldexp(1.0, info.maxexp - info.nmant - 2)
+    except OverflowError:
+        return math.inf
+
+
+_SLOPE_OVERFLOWS_AT = {
+    compute: _overflows_at(compute) for compute in map(compute_dtype, FLOAT_RESULTS.values())
+}
+
+
 def slope_fits(slope, compute):
     """Whether a finite float slope stays finite once rounded to the compute
     dtype (1e39 is a valid float64 slope but overflows float32)."""
-    with np.errstate(over="ignore"):
-        return math.isfinite(compute.type(slope))
+    return abs(slope) < _SLOPE_OVERFLOWS_AT[compute]
 
 
 # Sign masks ---------------------------------------------------------------
