@@ -15,6 +15,7 @@ from ._dispatch import kernels
 from ._execute import KERNEL, UFUNC, Plan, execute
 from ._layout import writes_a_place_twice
 from ._rules import DEFAULT_SLOPE, compute_dtype
+from ._threads import call_threads
 from ._tuning import fit_before
 from ._validation import (
     UFUNC_KEYWORDS,
@@ -237,7 +238,7 @@ def _plan(value, sign, slope, dtype, shape, out, where, threads, keywords):
     `keywords` are check_ufunc_keywords' (dtype, casting, order, subok).
     Checks out= and where= against the result's shape, fits the tuning to
     the call's size first if it must, casts the operands to a requested
-    dtype and picks the route."""
+    dtype, resolves the thread count and picks the route."""
     requested, casting, order, subok = keywords
     compute = compute_dtype(dtype)
     fit_before(math.prod(shape), compute.itemsize, threads)
@@ -260,7 +261,7 @@ def _plan(value, sign, slope, dtype, shape, out, where, threads, keywords):
         and not writes_a_place_twice(out)
     )
     return Plan(KERNEL if direct else UFUNC, value, sign, slope, dtype, compute, out, where,
-                threads, order, subok)
+                call_threads(threads), order, subok, None)
 
 
 def _show_ufunc_keywords(function):

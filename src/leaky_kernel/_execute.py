@@ -36,7 +36,6 @@ from ._layout import (
     new_order,
 )
 from ._rules import MASK_DTYPE, mask_nbytes
-from ._threads import call_threads
 
 KERNEL, UFUNC, FORWARD_MASK, BACKWARD_MASK = "kernel", "ufunc", "forward_mask", "backward_mask"
 
@@ -50,12 +49,12 @@ class Plan(NamedTuple):
     slope: object  # float, or an array in the compute dtype
     dtype: np.dtype  # the result's
     compute: np.dtype  # the kernel's
-    out: object = None  # a checked ndarray, or None
-    where: object = True
-    threads: object = None  # a checked count, or None for the configured default
-    order: str = "K"
-    subok: bool = True
-    mask: object = None  # FORWARD_MASK: an owned mask array to reuse, or None
+    out: object  # a checked ndarray, or None
+    where: object  # True, or checked booleans (UFUNC)
+    threads: int  # the call's threads, resolved (_threads.call_threads)
+    order: str  # of a new result, as NumPy's ufuncs take it
+    subok: bool
+    mask: object  # FORWARD_MASK: an owned mask array to reuse, or None
 
 
 def execute(plan):
@@ -83,7 +82,7 @@ def _select(plan):
                 target, fresh = np.empty_like(value), True
             views = common_2d([target, value, sign])
         target_2d, value_2d, sign_2d = views
-        _SELECT[compute](value_2d, sign_2d, target_2d, slope, call_threads(threads), fresh)
+        _SELECT[compute](value_2d, sign_2d, target_2d, slope, threads, fresh)
     return deliver_result(target, dtype, out)
 
 
@@ -101,7 +100,7 @@ def _forward_mask(plan):
     if mask is None or mask.shape != (nbytes,):
         mask = np.empty(nbytes, MASK_DTYPE)
     target, fresh = flat_target(out, dtype, compute, [x_flat])
-    _FORWARD_MASK[compute](x_flat, target, mask, slope, call_threads(threads), fresh)
+    _FORWARD_MASK[compute](x_flat, target, mask, slope, threads, fresh)
     return deliver_result(target.reshape(x.shape), dtype, out), mask
 
 
@@ -115,7 +114,7 @@ def _backward_mask(plan):
     grad_flat = flat_operand(grad_output, compute)
     mask = flat_operand(mask, MASK_DTYPE)
     target, fresh = flat_target(out, dtype, compute, [grad_flat, mask])
-    _BACKWARD_MASK[compute](grad_flat, mask, target, slope, call_threads(threads), fresh)
+    _BACKWARD_MASK[compute](grad_flat, mask, target, slope, threads, fresh)
     return deliver_result(target.reshape(grad_output.shape), dtype, out)
 
 

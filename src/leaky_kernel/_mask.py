@@ -8,6 +8,7 @@ to C order first, and results are C-ordered.
 from ._dispatch import kernels
 from ._execute import BACKWARD_MASK, FORWARD_MASK, Plan, execute
 from ._rules import DEFAULT_SLOPE, compute_dtype
+from ._threads import call_threads
 from ._tuning import fit_before
 from ._validation import (
     backward_mask_operands,
@@ -171,10 +172,11 @@ def leaky_relu_backward_mask(
 
 def _plan(route, value, sign, slope, dtype, out, threads, mask=None):
     """The plan of a sign-mask call whose operands and slope are checked:
-    checks out= against value's shape, and fits the tuning to the call's size
-    first if it must."""
+    checks out= against value's shape, fits the tuning to the call's size
+    first if it must, and resolves the thread count."""
     compute = compute_dtype(dtype)
     fit_before(value.size, compute.itemsize, threads)
     if out is not None:
         check_out(out, dtype, value.shape)
-    return Plan(route, value, sign, slope, dtype, compute, out, True, threads, "K", True, mask)
+    return Plan(route, value, sign, slope, dtype, compute, out, True, call_threads(threads), "K",
+                True, mask)

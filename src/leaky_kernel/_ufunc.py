@@ -12,8 +12,8 @@ the inputs. Plain ndarray calls with one slope take the direct kernel route
 There is one ufunc per operation, made once, and each pickles by its plain
 name as a global of this module, as NumPy's own ufuncs do: Dask ships its
 tasks to other processes that way. The loops read the thread count when
-they run: the count this module resolves for the call's plan, or, for a call that
-does not come through here (a Dask task computed later, ufunc.accumulate),
+they run: the count the call's plan resolved, or, for a call that does
+not come through here (a Dask task computed later, ufunc.accumulate),
 the count configured in the process that runs it.
 
 The loops run in the compute dtype. The slope operand is always in it (a
@@ -27,7 +27,6 @@ out=, where=, dtype= and name=.
 import numpy as np
 
 from ._dispatch import kernels
-from ._threads import call_threads
 from ._validation import labelled
 from ._warn import warn_user
 
@@ -78,7 +77,7 @@ def select(plan):
     if not subok:
         options["subok"] = False
     ufunc = leaky_relu if sign is None else leaky_relu_backward
-    previous = kernels.set_ufunc_call(call_threads(threads), out is None)
+    previous = kernels.set_ufunc_call(threads, out is None)
     try:
         with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
             result = ufunc(*operands, **options)
