@@ -1,6 +1,6 @@
 """The compiled kernels below the public API: every instruction-set level this
 machine runs, the streaming-store path on both sides of its cutoff, the
-serial/parallel cutoff, and the contiguous fast path's applicability rules."""
+serial/parallel cutoff, and the cases around the contiguous fast path."""
 import platform
 import sys
 
@@ -282,21 +282,21 @@ def test_widest_level_this_cpu_runs_is_chosen_by_default(monkeypatch):
         assert kernels.SIMD == ("AVX512" if has_avx512 else "AVX2" if has_avx2 else "SSE2")
 
 
-class TestFastPathApplicability:
-    """select_contiguous takes only its case and otherwise returns None, untouched."""
+class TestAroundTheCommonCase:
+    """Contiguous float32 and float64 with one float slope, which a compiled
+    fast path serves, and every case around it, through the public
+    functions: the oracle's bits where a call is valid, and where it is
+    not, an error with nothing written."""
 
     def setup_method(self):
         rng = np.random.default_rng(0)
         self.x = random_operand(rng, (40, 30), np.float32)
         self.g = random_operand(rng, (40, 30), np.float32)
 
-    def call(self, value, sign, slope=0.5, out=None, num_threads=None):
-        return kernels.select_contiguous(value, sign, slope, out, num_threads)
-
-    def test_takes_contiguous_c_and_f(self):
+    def test_contiguous_c_and_f(self):
         for layout in (np.ascontiguousarray, np.asfortranarray):
             x, g = layout(self.x), layout(self.g)
-            y = self.call(g, x)
+            y = lk.leaky_relu_backward(g, x, 0.5)
             assert bits_equal(y, reference.leaky_relu_backward(g, x, 0.5))
             assert y.flags.c_contiguous == x.flags.c_contiguous
 
@@ -307,7 +307,7 @@ class TestFastPathApplicability:
             "mixed_dtype", "subclass",
         ],
     )
-    def test_declines_other_operands(self, case):
+    def test_other_operands(self, case):
         x = np.random.default_rng(0).standard_normal((40, 20)).astype(np.float32)  # castable
         value = {
             "strided": lambda: x[:, ::2],
@@ -321,33 +321,63 @@ class TestFastPathApplicability:
             "subclass": lambda: x.view(np.recarray),
         }[case]()
         sign = value if case in ("strided", "float16", "int", "swapped", "list", "zero_d", "subclass") else x
-        assert self.call(value, sign) is None
+        before = np.array(value, copy=True)
+        got = lk.leaky_relu_backward(value, sign, 0.5)
+        assert bits_equal(np.asarray(got), reference.leaky_relu_backward(value, sign, 0.5))
+        assert bits_equal(np.asarray(value), before)
 
-    @pytest.mark.parametrize("slope", [np.float32(0.5), 1, float("nan"), float("inf"), "0.5"])
-    def test_declines_other_slopes(self, slope):
-        assert self.call(self.x, self.x, slope=slope) is None
+    @pytest.mark.parametrize("slope", [np.float32(0.5), 1, -0.5, 1e-42])
+    def test_other_valid_slopes(self, slope):
+        got = lk.leaky_relu(self.x, slope)
+        assert bits_equal(got, reference.leaky_relu(self.x, slope))
 
-    @pytest.mark.parametrize("num_threads", [0, -1, 2.0, True, "2"])
-    def test_declines_other_thread_counts(self, num_threads):
-        assert self.call(self.x, self.x, num_threads=num_threads) is None
+    @pytest.mark.parametrize(
+        "slope, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                         (1e39, ValueError), ("0.5", TypeError)]
+    )
+    def test_invalid_slopes_write_nothing(self, slope, error):
+        out = np.zeros_like(self.x)
+        with pytest.raises(error, match="negative_slope"):
+            lk.leaky_relu(self.x, slope, out=out)
+        assert not out.any()
 
-    def test_declines_unusable_out_without_writing(self):
-        base = np.zeros(self.x.size + 1, np.float32)
+    @pytest.mark.parametrize(
+        "num_threads, error",
+        [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError), ("2", TypeError)],
+    )
+    def test_invalid_thread_counts_write_nothing(self, num_threads, error):
+        out = np.zeros_like(self.x)
+        with pytest.raises(error, match="num_threads"):
+            lk.leaky_relu(self.x, 0.5, out=out, num_threads=num_threads)
+        assert not out.any()
+
+    def test_invalid_outs_write_nothing(self):
         readonly = np.zeros_like(self.x)
         readonly.flags.writeable = False
-        for out in (
-            np.zeros((30, 40), np.float32),               # shape
-            np.zeros_like(self.x, dtype=np.float64),      # dtype
-            np.asfortranarray(np.zeros_like(self.x)),     # order
-            readonly,
-            base[1:].reshape(self.x.shape),               # overlaps value, not in place
+        for out, error in (
+            (np.zeros((30, 40), np.float32), ValueError),   # shape
+            (np.zeros_like(self.x, dtype=np.int32), TypeError),  # dtype of another kind
+            (readonly, ValueError),
         ):
             before = out.copy()
-            value = base[:-1].reshape(self.x.shape) if out.base is base else self.x
-            assert self.call(value, value, out=out) is None
+            with pytest.raises(error, match="out"):
+                lk.leaky_relu(self.x, 0.5, out=out)
             assert bits_equal(out, before)
 
-    def test_in_place_is_taken(self):
+    def test_other_valid_outs(self):
+        base = np.zeros(self.x.size + 1, np.float32)
+        base[:-1] = self.x.reshape(-1)
+        want = reference.leaky_relu(self.x, 0.5)
+        for out in (
+            np.zeros_like(self.x, dtype=np.float64),      # a wider dtype
+            np.asfortranarray(np.zeros_like(self.x)),     # another order
+            base[1:].reshape(self.x.shape),               # overlaps x, not in place
+        ):
+            value = base[:-1].reshape(self.x.shape) if out.base is base else self.x
+            assert lk.leaky_relu(value, 0.5, out=out) is out
+            assert bits_equal(out, want.astype(out.dtype))
+
+    def test_in_place(self):
         x = self.x.copy()
-        assert self.call(x, x, out=x) is x
+        assert lk.leaky_relu(x, 0.5, out=x) is x
         assert bits_equal(x, reference.leaky_relu(self.x, 0.5))

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 import leaky_kernel as lk
 from leaky_kernel import reference
 from leaky_kernel._dispatch import LEVELS, kernels, load
+from leaky_kernel._rules import MASK_DTYPE, mask_nbytes
 from leaky_kernel._testing import (
     STREAM_ALWAYS,
     STREAM_NEVER,
@@ -178,7 +179,7 @@ def test_each_level_and_store_kind_matches_reference(level_kernels, dtype, size,
     g = np.empty(size + offset, dtype)[offset:]
     x[...], g[...] = random_operand(rng, size, dtype), random_operand(rng, size, dtype)
     out = np.empty(size + offset, dtype)[offset:]
-    mask = np.empty((size + 7) // 8 + offset, np.uint8)[offset:]
+    mask = np.empty(mask_nbytes(size) + offset, MASK_DTYPE)[offset:]
     name = KERNEL_NAMES[np.dtype(dtype)]
     with kernel_choices(level_kernels, **(STREAM_ALWAYS if stream else STREAM_NEVER)):
         for n_threads, fresh in ((1, False), (2, True)):
@@ -417,7 +418,7 @@ def test_mask_kernels_at_every_offset_from_a_cache_line(level_kernels, dtype, n,
             start = (-buffer.ctypes.data % 64) // itemsize + offset
             out = buffer[start:start + n]
             for n_threads in (1, 2):
-                mask = np.empty((n + 7) // 8, np.uint8)
+                mask = np.empty(mask_nbytes(n), MASK_DTYPE)
                 level_kernels.forward_mask[name](x, out, mask, 0.3, n_threads, False)
                 assert bits_equal(out, expected_y) and bits_equal(mask, expected_mask), offset
                 level_kernels.backward_mask[name](g, expected_mask, out, 0.3, n_threads, False)

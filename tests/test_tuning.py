@@ -10,6 +10,7 @@ import pytest
 import leaky_kernel as lk
 from leaky_kernel import _tuning, reference
 from leaky_kernel._dispatch import LEVELS, load
+from leaky_kernel._rules import MASK_DTYPE, mask_nbytes
 from leaky_kernel._testing import STREAM_ALWAYS, bits_equal, kernel_choices, random_operand
 
 KERNEL_NAMES = {np.float32: "float", np.float64: "double"}
@@ -41,7 +42,7 @@ def test_every_prefetch_choice_computes_the_oracle(level_kernels, prefetch, pref
             level_kernels.leaky_select[name](g[None, ::2], x[None, ::2], out, 0.3, n_threads, True)
             assert bits_equal(out[0], reference.leaky_relu_backward(g[::2], x[::2], 0.3))
             y = np.empty_like(x)
-            mask = np.empty((x.size + 7) // 8, np.uint8)
+            mask = np.empty(mask_nbytes(x.size), MASK_DTYPE)
             level_kernels.forward_mask[name](x, y, mask, 0.3, n_threads, True)
             assert bits_equal(y, reference.leaky_relu(x, 0.3))
             level_kernels.backward_mask[name](g, mask, y, 0.3, n_threads, False)

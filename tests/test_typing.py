@@ -192,7 +192,8 @@ def test_stubs_match_the_runtime(tmp_path, mypy_cache):
     config = tmp_path / "mypy.ini"
     config.write_text(
         f"[mypy]\ncache_dir = {mypy_cache}\n"
-        "[mypy-leaky_kernel._dispatch,leaky_kernel._threads,leaky_kernel._validation]\n"
+        "[mypy-leaky_kernel._dispatch,leaky_kernel._rules,leaky_kernel._threads,"
+        "leaky_kernel._validation]\n"
         "ignore_errors = True\n"
         + "".join(f"[mypy-{extra},{extra}.*]\nignore_missing_imports = True\n" for extra in missing)
     )

@@ -214,3 +214,11 @@ def test_bad_keywords_raise_numpys_error_type_and_change_nothing(keywords, messa
         else:
             lk.leaky_relu_backward(x, x, SLOPE, out=out, **keywords)
     assert bits_equal(out, np.full(x.shape, 9.0, np.float32))
+
+
+def test_no_keywords_are_the_defaults_checked():
+    """A call without ufunc keywords skips their checks: it must get what
+    the checks make of the defaults."""
+    from leaky_kernel._validation import UFUNC_KEYWORDS, check_ufunc_keywords
+
+    assert check_ufunc_keywords("f", {}) == check_ufunc_keywords("f", dict(UFUNC_KEYWORDS))

@@ -1,16 +1,23 @@
-"""leaky_relu and leaky_relu_backward: checks, dtype dispatch, one kernel call."""
+"""leaky_relu and leaky_relu_backward: the front door.
+
+A call first tries the C fast path (select_contiguous), an executor that
+takes contiguous float32 and float64 ndarrays with one float slope after its
+one precondition check, and otherwise declines, having written nothing.
+A call it declines is checked once, against the rules, into a plan
+(_execute.Plan), which the one executor runs.
+"""
 import inspect
 import math
 
 import numpy as np
 
-from . import _ufunc
-from ._dispatch import by_dtype, kernels
-from ._layout import common_2d, deliver_result, kernel_operand, kernel_writes_directly
+from ._dispatch import kernels
+from ._execute import KERNEL, UFUNC, Plan, execute
+from ._layout import writes_a_place_twice
+from ._rules import DEFAULT_SLOPE, compute_dtype
 from ._threads import call_threads
 from ._tuning import fit_before
 from ._validation import (
-    DEFAULT_SLOPE,
     UFUNC_KEYWORDS,
     backward_operands,
     broadcast_shape,
@@ -18,13 +25,10 @@ from ._validation import (
     check_out,
     check_ufunc_keywords,
     check_where,
-    compute_dtype,
-    dispatches,
     dtype_of,
     forward_operands,
 )
 
-_KERNELS = by_dtype(kernels.leaky_select)
 _SELECT_CONTIGUOUS = kernels.select_contiguous
 
 
@@ -126,24 +130,11 @@ def leaky_relu(
         result = _SELECT_CONTIGUOUS(x, x, slope, out, num_threads)
         if result is not None:
             return result
-    num_threads = check_num_threads(num_threads)
-    requested, casting, order, subok = check_ufunc_keywords("leaky_relu", ufunc_keywords)
+    threads = check_num_threads(num_threads)
+    keywords = check_ufunc_keywords("leaky_relu", ufunc_keywords)
+    requested, casting = keywords[:2]
     x, slope, dtype = forward_operands(x, negative_slope, alpha, requested, casting)
-    shape = tuple(x.shape)
-    fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
-    if out is not None:
-        check_out(out, dtype, shape, casting)
-    where = check_where(where, shape)
-    if requested is not None:
-        x = _cast(x, dtype, "x")
-    if (
-        where is not True
-        or isinstance(slope, np.ndarray)
-        or dispatches(x)
-        or _writes_a_place_twice(out)
-    ):
-        return _ufunc.select(x, None, slope, dtype, out, where, num_threads, order, subok)
-    return _select(x, None, slope, dtype, out, num_threads, order)
+    return execute(_plan(x, None, slope, dtype, tuple(x.shape), out, where, threads, keywords))
 
 
 def leaky_relu_backward(
@@ -231,28 +222,46 @@ def leaky_relu_backward(
         result = _SELECT_CONTIGUOUS(grad_output, x, slope, out, num_threads)
         if result is not None:
             return result
-    num_threads = check_num_threads(num_threads)
-    requested, casting, order, subok = check_ufunc_keywords("leaky_relu_backward", ufunc_keywords)
+    threads = check_num_threads(num_threads)
+    keywords = check_ufunc_keywords("leaky_relu_backward", ufunc_keywords)
+    requested, casting = keywords[:2]
     grad_output, x, slope, dtype = backward_operands(
         grad_output, x, negative_slope, alpha, x_is_output, requested, casting
     )
-    shape = broadcast_shape(grad_output, x)
-    fit_before(math.prod(shape), compute_dtype(dtype).itemsize, num_threads)
+    return execute(_plan(grad_output, x, slope, dtype, broadcast_shape(grad_output, x), out,
+                         where, threads, keywords))
+
+
+def _plan(value, sign, slope, dtype, shape, out, where, threads, keywords):
+    """The plan of a call whose operands and slope are checked: value and
+    sign are grad_output and x for a backward, x and None for a forward;
+    `keywords` are check_ufunc_keywords' (dtype, casting, order, subok).
+    Checks out= and where= against the result's shape, fits the tuning to
+    the call's size first if it must, casts the operands to a requested
+    dtype, resolves the thread count and picks the route."""
+    requested, casting, order, subok = keywords
+    compute = compute_dtype(dtype)
+    fit_before(math.prod(shape), compute.itemsize, threads)
     if out is not None:
         check_out(out, dtype, shape, casting)
     where = check_where(where, shape)
     if requested is not None:
-        grad_output, x = _cast(grad_output, dtype, "grad_output"), _cast(x, dtype, "x")
-    if (
-        where is not True
-        or isinstance(slope, np.ndarray)
-        or dispatches(grad_output)
-        or dispatches(x)
-        or grad_output.shape != x.shape
-        or _writes_a_place_twice(out)
-    ):
-        return _ufunc.select(grad_output, x, slope, dtype, out, where, num_threads, order, subok)
-    return _select(grad_output, x, slope, dtype, out, num_threads, order)
+        if sign is None:
+            value = _cast(value, dtype, "x")
+        else:
+            value, sign = _cast(value, dtype, "grad_output"), _cast(sign, dtype, "x")
+    # Operands that dispatch (containers, subclasses) were kept as they are;
+    # the rest are ndarrays now.
+    direct = (
+        where is True
+        and not isinstance(slope, np.ndarray)
+        and type(value) is np.ndarray
+        and value.shape == shape
+        and (sign is None or (type(sign) is np.ndarray and sign.shape == shape))
+        and not writes_a_place_twice(out)
+    )
+    return Plan(KERNEL if direct else UFUNC, value, sign, slope, dtype, compute, out, where,
+                call_threads(threads), order, subok, None)
 
 
 def _show_ufunc_keywords(function):
@@ -282,54 +291,9 @@ def _cast(operand, dtype, name):
     return operand.astype(dtype)
 
 
-def _select(value, sign, slope, dtype, out, num_threads, order):
-    """value where sign > 0, else slope * value; `sign=None` means sign is value.
-    A new result is laid out as `order` says (check_ufunc_keywords)."""
-    compute = compute_dtype(dtype)
-    value = kernel_operand(value, compute)
-    sign = value if sign is None else kernel_operand(sign, compute)
-    # An out of another dtype gets the result rounded to `dtype` first.
-    fresh = out is None or out.dtype != dtype or not kernel_writes_directly(out, compute,
-                                                                            (value, sign))
-    target = np.empty_like(value, order=_new_order(order, (value, sign))) if fresh else out
-    if target.size:
-        views = common_2d([target, value, sign])
-        if views is None:  # no common order merges the axes: copy into the target's layout
-            forward = sign is value
-            value = _copy_into(np.empty_like(target), value)
-            sign = value if forward else _copy_into(np.empty_like(target), sign)
-            if common_2d([target, value, sign]) is None:  # out's own axes do not merge
-                target, fresh = np.empty_like(value), True
-            views = common_2d([target, value, sign])
-        target_2d, value_2d, sign_2d = views
-        _KERNELS[compute](value_2d, sign_2d, target_2d, slope, call_threads(num_threads), fresh)
-    return deliver_result(target, dtype, out)
-
-
-def _new_order(order, inputs):
-    """The order np.empty_like takes for a ufunc's `order`: "A" is "F" when
-    every input is F-contiguous, else "C"."""
-    if order != "A":
-        return order
-    return "F" if all(a.flags.f_contiguous for a in inputs) else "C"
-
-
-def _writes_a_place_twice(out):
-    """Whether out has a zero stride along several elements. The ufunc route
-    writes such an out in order, so that the last write stays, as in NumPy."""
-    return out is not None and any(
-        step == 0 and n > 1 for step, n in zip(out.strides, out.shape)
-    )
-
-
 def _slope_as_given(negative_slope, alpha):
     """The slope argument the caller gave (either spelling), unchecked; None
     when both were given, which the general path reports."""
     if alpha is None:
         return negative_slope
     return alpha if negative_slope is DEFAULT_SLOPE else None
-
-
-def _copy_into(destination, source):
-    np.copyto(destination, source)
-    return destination

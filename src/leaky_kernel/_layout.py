@@ -1,10 +1,11 @@
-"""Presenting operands to the kernel, and its result to the caller.
+"""Presenting operands to the kernels, and their result to the caller.
 
-The kernel takes 2-D views of one shape, in the compute dtype, native byte
-order and aligned, whose elements it visits row by row. Any strided n-d
+The select kernel takes 2-D views of one shape, in the compute dtype, native
+byte order and aligned, whose elements it visits row by row. Any strided n-d
 layout whose axes merge into at most two (C, F, step slices, transposes,
 negative steps, most views) is handed over without a copy; the rest are
-copied into the output's layout first.
+copied into the output's layout first. The sign-mask kernels take 1-d
+operands in C order, the mask's order (flat_operand, flat_target).
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -29,6 +30,45 @@ def kernel_writes_directly(out, dtype, inputs):
         and out.flags.aligned
         and not any(kernels.overlap_clobbers(out, a) for a in inputs)
     )
+
+
+def flat_operand(a, dtype):
+    """`a` flattened in C order as the mask kernels read it: 1-d, contiguous,
+    `dtype`, native byte order and aligned; a view of `a` when it already is."""
+    return np.require(a, dtype, ["C", "A"]).reshape(-1)
+
+
+def flat_target(out, dtype, compute, inputs):
+    """(the 1-d array a mask kernel writes, whether it is new): out's own
+    memory where the kernel can write it directly (contiguous, the result
+    dtype and the compute dtype, aligned, and either one of the inputs
+    exactly or overlapping none), else a new array."""
+    if out is not None and out.dtype == dtype and out.flags.c_contiguous:
+        out_flat = out.reshape(-1)
+        if kernel_writes_directly(out_flat, compute, inputs):
+            return out_flat, False
+    return np.empty(inputs[0].size, compute), True
+
+
+def new_order(order, inputs):
+    """The order np.empty_like takes for a ufunc's `order`: "A" is "F" when
+    every input is F-contiguous, else "C"."""
+    if order != "A":
+        return order
+    return "F" if all(a.flags.f_contiguous for a in inputs) else "C"
+
+
+def writes_a_place_twice(out):
+    """Whether out has a zero stride along several elements. The ufunc route
+    writes such an out in order, so that the last write stays, as in NumPy."""
+    return out is not None and any(
+        step == 0 and n > 1 for step, n in zip(out.strides, out.shape)
+    )
+
+
+def copy_into(destination, source):
+    np.copyto(destination, source)
+    return destination
 
 
 def common_2d(arrays):
@@ -71,6 +111,8 @@ def deliver_result(result, dtype, out):
     `out`, into which `result` is copied unless the kernel wrote out itself.
     The result is rounded to `dtype` before it goes into an out of another
     dtype (whose cast the caller has checked), as NumPy's output casts go."""
+    if out is None and result.dtype == dtype:
+        return result[()] if result.ndim == 0 else result
     with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
         if out is None:
             result = result.astype(dtype, copy=False)

@@ -1,30 +1,25 @@
 """leaky_relu_forward_mask and leaky_relu_backward_mask: Leaky ReLU that also
 returns a 1-bit sign mask, and its gradient computed from that mask.
 
-The mask format is described in _validation.py. The kernels take 1-d
-contiguous operands in C order, the mask's order: inputs in any other layout
-are copied to C order first, and results are C-ordered.
+The mask format is described in _rules.py. The kernels take 1-d contiguous
+operands in C order, the mask's order: inputs in any other layout are copied
+to C order first, and results are C-ordered.
 """
-import numpy as np
-
-from . import _ufunc
-from ._dispatch import by_dtype, kernels
-from ._layout import deliver_result, kernel_writes_directly
+from ._dispatch import kernels
+from ._execute import BACKWARD_MASK, FORWARD_MASK, Plan, execute
+from ._rules import DEFAULT_SLOPE, compute_dtype
 from ._threads import call_threads
 from ._tuning import fit_before
 from ._validation import (
-    DEFAULT_SLOPE,
-    MASK_DTYPE,
     backward_mask_operands,
     check_num_threads,
     check_out,
-    compute_dtype,
     forward_mask_operands,
-    mask_nbytes,
 )
 
-_FORWARD = by_dtype(kernels.forward_mask)
-_BACKWARD = by_dtype(kernels.backward_mask)
+# The C fast paths: executors that take contiguous float32 and float64
+# ndarrays with one float slope after their one precondition check, and
+# otherwise decline (return None), having written nothing.
 _FORWARD_CONTIGUOUS = kernels.forward_mask_contiguous
 _BACKWARD_CONTIGUOUS = kernels.backward_mask_contiguous
 
@@ -105,21 +100,9 @@ def forward_mask_into(mask, x, negative_slope, alpha, out, num_threads):
         done = _FORWARD_CONTIGUOUS(x, negative_slope, out, mask, num_threads)
         if done is not None:
             return done
-    num_threads = check_num_threads(num_threads)
+    threads = check_num_threads(num_threads)
     x, slope, dtype = forward_mask_operands(x, negative_slope, alpha)
-    fit_before(x.size, compute_dtype(dtype).itemsize, num_threads)
-    if out is not None:
-        check_out(out, dtype, x.shape)
-    if isinstance(slope, np.ndarray):
-        return _forward_mask_of_slopes(x, slope, dtype, out, num_threads)
-    compute = compute_dtype(dtype)
-    x_flat = _flat_operand(x, compute)
-    nbytes = mask_nbytes(x.size)
-    if mask is None or mask.shape != (nbytes,):
-        mask = np.empty(nbytes, MASK_DTYPE)
-    target, fresh = _target(out, dtype, compute, [x_flat])
-    _FORWARD[compute](x_flat, target, mask, slope, call_threads(num_threads), fresh)
-    return deliver_result(target.reshape(x.shape), dtype, out), mask
+    return execute(_plan(FORWARD_MASK, x, None, slope, dtype, out, threads, mask))
 
 
 def leaky_relu_backward_mask(
@@ -180,55 +163,20 @@ def leaky_relu_backward_mask(
         done = _BACKWARD_CONTIGUOUS(grad_output, mask, negative_slope, out, num_threads)
         if done is not None:
             return done
-    num_threads = check_num_threads(num_threads)
+    threads = check_num_threads(num_threads)
     grad_output, mask, slope, dtype = backward_mask_operands(
         grad_output, mask, negative_slope, alpha
     )
-    fit_before(grad_output.size, compute_dtype(dtype).itemsize, num_threads)
-    if out is not None:
-        check_out(out, dtype, grad_output.shape)
-    if isinstance(slope, np.ndarray):
-        return _backward_mask_of_slopes(grad_output, mask, slope, dtype, out, num_threads)
+    return execute(_plan(BACKWARD_MASK, grad_output, mask, slope, dtype, out, threads))
+
+
+def _plan(route, value, sign, slope, dtype, out, threads, mask=None):
+    """The plan of a sign-mask call whose operands and slope are checked:
+    checks out= against value's shape, fits the tuning to the call's size
+    first if it must, and resolves the thread count."""
     compute = compute_dtype(dtype)
-    grad_flat = _flat_operand(grad_output, compute)
-    mask = _flat_operand(mask, MASK_DTYPE)
-    target, fresh = _target(out, dtype, compute, [grad_flat, mask])
-    _BACKWARD[compute](grad_flat, mask, target, slope, call_threads(num_threads), fresh)
-    return deliver_result(target.reshape(grad_output.shape), dtype, out)
-
-
-# With a slope per element the select runs through the ufuncs, and the mask
-# is packed or unpacked by NumPy: two passes where one slope takes one.
-
-
-def _forward_mask_of_slopes(x, slopes, dtype, out, num_threads):
-    mask = np.packbits((x > 0).reshape(-1), bitorder="little")  # before out, maybe x, changes
-    target = np.empty(x.shape, dtype) if out is None else out
-    _ufunc.select(x, None, slopes, dtype, target, True, num_threads)
-    return target, mask
-
-
-def _backward_mask_of_slopes(grad_output, mask, slopes, dtype, out, num_threads):
-    positive = np.unpackbits(mask, count=grad_output.size, bitorder="little")
-    target = np.empty(grad_output.shape, dtype) if out is None else out
-    _ufunc.select(grad_output, positive.reshape(grad_output.shape), slopes, dtype, target, True,
-                  num_threads)
-    return target
-
-
-def _flat_operand(a, dtype):
-    """`a` flattened in C order as the kernels read it: 1-d, contiguous,
-    `dtype`, native byte order and aligned; a view of `a` when it already is."""
-    return np.require(a, dtype, ["C", "A"]).reshape(-1)
-
-
-def _target(out, dtype, compute, inputs):
-    """(the 1-d array the kernel writes, whether it is new): out's own memory
-    where the kernel can write it directly (contiguous, the result dtype and
-    the compute dtype, aligned, and either one of the inputs exactly or
-    overlapping none), else a new array."""
-    if out is not None and out.dtype == dtype and out.flags.c_contiguous:
-        out_flat = out.reshape(-1)
-        if kernel_writes_directly(out_flat, compute, inputs):
-            return out_flat, False
-    return np.empty(inputs[0].size, compute), True
+    fit_before(value.size, compute.itemsize, threads)
+    if out is not None:
+        check_out(out, dtype, value.shape)
+    return Plan(route, value, sign, slope, dtype, compute, out, True, call_threads(threads), "K",
+                True, mask)

@@ -3,7 +3,8 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_array, broadcast_shape, broadcasts_to, describe, result_dtype
+from ._rules import result_dtype
+from ._validation import as_array, broadcast_shape, broadcasts_to, describe
 
 
 def leaky_relu_slope_grad(grad_output, x, slope_shape):

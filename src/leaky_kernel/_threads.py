@@ -7,11 +7,8 @@ omp_get_max_threads(), so that OMP_NUM_THREADS and threadpoolctl's
 threadpool_limits apply; the kernel then starts no more threads than the
 call has spans of work for (_kernels.pxi, `work_threads`).
 
-Any count, requested or from the environment, is clamped to THREAD_CAP: the
-CPUs this process may run on, and OpenMP's thread limit. A memory-bound
-kernel gains nothing from more threads than cores, and a count such as
-100,000 would make the OpenMP runtime fail to create its threads and end the
-process. Clamping changes no result.
+Any count, requested or from the environment, is clamped to THREAD_CAP
+(_rules.py). Clamping changes no result.
 
 Two places always run serially. A forked child (the kernel modules mark it
 themselves, see _kernels.pxi): GNU libgomp hangs a forked child that enters
@@ -19,21 +16,10 @@ a parallel region after its parent used one. A subinterpreter: CPython turns
 off its GIL-state checks there, and Cython's parallel loops rely on them, so
 a parallel region would abort the process.
 """
-import os
-
 from . import _openmp
 from ._dispatch import LEVELS, kernels, load
+from ._rules import THREAD_CAP
 from ._validation import check_num_threads
-
-
-def _usable_cpus():
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-# The most threads any call starts.
-THREAD_CAP = max(1, min(_usable_cpus(), _openmp.thread_limit()))
 
 
 def configure_kernels(**changes):

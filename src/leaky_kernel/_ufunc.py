@@ -6,14 +6,14 @@ two NumPy ufuncs whose inner loops are the kernels (_kernels.pxi, "Ufunc
 loops"). NumPy then does what it does for np.exp: a Series stays a Series
 with its index, a DataArray keeps dims and coords, a Dask array stays lazy,
 a masked array keeps the union of its inputs' masks, and out= may overlap
-the inputs. Plain ndarray calls with one slope take the direct path in
-_api.py instead, which merges axes NumPy's iterator would visit one by one.
+the inputs. Plain ndarray calls with one slope take the direct kernel route
+(_execute.py) instead, which merges axes NumPy's iterator would visit one by one.
 
 There is one ufunc per operation, made once, and each pickles by its plain
 name as a global of this module, as NumPy's own ufuncs do: Dask ships its
 tasks to other processes that way. The loops read the thread count when
-they run: the count this module resolves for the call, or, for a call that
-does not come through here (a Dask task computed later, ufunc.accumulate),
+they run: the count the call's plan resolved, or, for a call that does
+not come through here (a Dask task computed later, ufunc.accumulate),
 the count configured in the process that runs it.
 
 The loops run in the compute dtype. The slope operand is always in it (a
@@ -27,8 +27,7 @@ out=, where=, dtype= and name=.
 import numpy as np
 
 from ._dispatch import kernels
-from ._threads import call_threads
-from ._validation import compute_dtype, labelled
+from ._validation import labelled
 from ._warn import warn_user
 
 leaky_relu = kernels.leaky_relu_ufunc
@@ -43,16 +42,16 @@ for _ufunc in (leaky_relu, leaky_relu_backward):
 del _ufunc
 
 
-def select(value, sign, slope, dtype, out, where, num_threads, order="K", subok=True):
+def select(plan):
     """value where sign > 0, else slope * value, through the ufuncs; sign
-    None is the forward (sign is value). Operands and keywords are checked
-    already: order and subok are passed to NumPy as they are, and an out of
-    another dtype gets the result rounded to `dtype` first."""
-    compute = compute_dtype(dtype)
+    None is the forward (sign is value). The plan is checked already: order
+    and subok are passed to NumPy as they are, and an out of another dtype
+    gets the result rounded to the plan's dtype first."""
+    _, value, sign, slope, dtype, compute, out, where, threads, order, subok, _ = plan
     if out is not None and out.dtype != dtype and dtype != compute:
         # NumPy would cast the compute dtype straight to out's dtype. The
         # result is computed everywhere; where= picks what reaches out.
-        result = select(value, sign, slope, dtype, None, True, num_threads, order, subok)
+        result = select(plan._replace(out=None, where=True))
         np.copyto(out, result, casting="unsafe", where=where)
         return out
     slope = slope if isinstance(slope, np.ndarray) else compute.type(slope)
@@ -78,7 +77,7 @@ def select(value, sign, slope, dtype, out, where, num_threads, order="K", subok=
     if not subok:
         options["subok"] = False
     ufunc = leaky_relu if sign is None else leaky_relu_backward
-    previous = kernels.set_ufunc_call(call_threads(num_threads), out is None)
+    previous = kernels.set_ufunc_call(threads, out is None)
     try:
         with np.errstate(over="ignore"):  # rounding to float16 may overflow to inf, by design
             result = ufunc(*operands, **options)

@@ -1,4 +1,4 @@
-"""Argument rules shared by the compiled API and the oracle.
+"""Argument checks against the rules (_rules.py), shared by the compiled API and the oracle.
 
 Everything here raises TypeError or ValueError naming the argument, and runs
 before anything is written, so a bad call changes nothing.
@@ -10,27 +10,18 @@ import reprlib
 
 import numpy as np
 
-from ._openmp import MAX_THREADS
-
-SUPPORTED_DTYPES = "float16, float32, float64, bool and integers (computed in float64)"
-
-# Result dtype by dtype.char; byte-swapped floats share the char of the native one.
-_FLOAT_RESULTS = {
-    "e": np.dtype(np.float16),
-    "f": np.dtype(np.float32),
-    "d": np.dtype(np.float64),
-}
-FLOAT64 = np.dtype(np.float64)
-# float16 is computed in float32 and rounded once, as PyTorch's CPU kernel does.
-_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32)}
-
-
-
-class _DefaultSlope(float):
-    """0.01, marked so that an explicit negative_slope can be told from the default."""
-
-
-DEFAULT_SLOPE = _DefaultSlope(0.01)
+from ._rules import (
+    DEFAULT_SLOPE,
+    FLOAT64,
+    FLOAT_RESULTS,
+    MASK_DTYPE,
+    MAX_THREADS,
+    SUPPORTED_DTYPES,
+    compute_dtype,
+    mask_nbytes,
+    result_dtype,
+    slope_fits,
+)
 
 
 def describe(value):
@@ -55,11 +46,6 @@ def _slope_argument(negative_slope, alpha):
     if alpha is not None and negative_slope is not DEFAULT_SLOPE:
         raise TypeError("give negative_slope or its alias alpha, not both")
     return (negative_slope if alpha is None else alpha), _slope_name(alpha)
-
-
-def check_slope(negative_slope, alpha):
-    """The slope as a finite Python float."""
-    return _finite_real(*_slope_argument(negative_slope, alpha))
 
 
 def check_slopes(negative_slope, alpha):
@@ -99,7 +85,7 @@ def align_slopes(slopes, target, alpha):
     xarray's arithmetic aligns it; the result is an ndarray that broadcasts
     to `target` by position. Labels must match exactly: a slope missing for
     some element would be NaN, which no call accepts."""
-    if not labelled(slopes):
+    if type(slopes) is float or not labelled(slopes):  # check_slopes made numbers floats
         return slopes
     name = _slope_name(alpha)
     kind = type(slopes).__module__.partition(".")[0]
@@ -183,10 +169,11 @@ def one_slope(slopes):
 
 def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
     """The slope argument ready for a call whose result has `dtype` and
-    `shape`: a float checked by check_slope_fits, or an array in the compute
-    dtype whose values are all finite there and whose shape broadcasts to
-    `shape`; with x_is_output, every slope must be >= 0."""
+    `shape`: a float that stays finite in the compute dtype, or an array in
+    the compute dtype whose values are all finite there and whose shape
+    broadcasts to `shape`; with x_is_output, every slope must be >= 0."""
     name = _slope_name(alpha)
+    compute = compute_dtype(dtype)
     if isinstance(slopes, np.ndarray):
         if not broadcasts_to(slopes.shape, shape):
             raise ValueError(
@@ -194,7 +181,6 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             )
         single = one_slope(slopes)
         if single is None:
-            compute = compute_dtype(dtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 rounded = slopes.astype(compute)
                 # Masked slopes: only those the mask leaves visible count.
@@ -216,7 +202,12 @@ def check_slopes_fit(slopes, dtype, shape, alpha, x_is_output=False):
             "x_is_output=True needs a slope >= 0 (the input's sign cannot be recovered "
             f"from the output otherwise), got {slopes!r}"
         )
-    return check_slope_fits(slopes, dtype, alpha)
+    if not slope_fits(slopes, compute):
+        raise ValueError(
+            f"{name} must be finite in {compute}, the dtype this call computes in; "
+            f"{slopes!r} overflows it"
+        )
+    return slopes
 
 
 def _mask_of_shape(slopes, shape):
@@ -254,27 +245,14 @@ def _finite_real(value, name):
     return value
 
 
-def check_slope_fits(slope, dtype, alpha):
-    """The slope, checked to be finite once rounded to the compute dtype of a
-    result of `dtype` (1e39 is a valid float64 slope but overflows float32)."""
-    compute = compute_dtype(dtype)
-    with np.errstate(over="ignore"):
-        fits = math.isfinite(compute.type(slope))
-    if not fits:
-        name = _slope_name(alpha)
-        raise ValueError(
-            f"{name} must be finite in {compute}, the dtype this call computes in; "
-            f"{slope!r} overflows it"
-        )
-    return slope
-
-
 CASTING_RULES = ("no", "equiv", "safe", "same_kind", "unsafe")
 ORDERS = ("K", "A", "C", "F")
 
 
 # The keywords of NumPy's ufuncs the public functions take, with their defaults.
 UFUNC_KEYWORDS = {"dtype": None, "casting": "same_kind", "order": "K", "subok": True}
+# What check_ufunc_keywords returns for them: the defaults are already in its form.
+_DEFAULT_UFUNC_KEYWORDS = tuple(UFUNC_KEYWORDS.values())
 
 
 def check_ufunc_keywords(function_name, keywords):
@@ -282,19 +260,22 @@ def check_ufunc_keywords(function_name, keywords):
     NumPy's ufuncs take them: dtype None or float16, float32 or float64 (the
     dtype to compute and return in); a casting rule; order "K", "A", "C" or
     "F" (None is "K", lowercase is accepted); subok a bool."""
+    if not keywords:
+        return _DEFAULT_UFUNC_KEYWORDS
     for name in keywords:
         if name not in UFUNC_KEYWORDS:
             raise TypeError(f"{function_name}() got an unexpected keyword argument {name!r}")
-    dtype, casting, order, subok = ({**UFUNC_KEYWORDS, **keywords}[name] for name in UFUNC_KEYWORDS)
+    # In UFUNC_KEYWORDS' order: a dict keeps the place of a key it updates.
+    dtype, casting, order, subok = {**UFUNC_KEYWORDS, **keywords}.values()
     if dtype is not None:
         try:
             requested = np.dtype(dtype)
         except TypeError:
             requested = None
-        if requested is None or requested.char not in _FLOAT_RESULTS or not requested.isnative:
+        if requested is None or requested.char not in FLOAT_RESULTS or not requested.isnative:
             given = describe(dtype) if requested is None else requested
             raise TypeError(f"dtype must be float16, float32 or float64, got {given}")
-        dtype = _FLOAT_RESULTS[requested.char]
+        dtype = FLOAT_RESULTS[requested.char]
     if not isinstance(casting, str):
         raise TypeError(f"casting must be a str, got {describe(casting)}")
     if casting not in CASTING_RULES:
@@ -401,8 +382,10 @@ def check_where(where, shape):
     else (a list, a scalar) becomes bools by truth value."""
     if where is True:
         return True
-    if dispatches(where) or isinstance(where, np.ndarray) or _has_array_interface(where):
-        where = operand(where, "where")
+    if dispatches(where):
+        pass  # kept as it is, for NumPy's dispatch
+    elif isinstance(where, np.ndarray) or _has_array_interface(where):
+        where = as_array(where, "where")
     else:
         try:
             where = np.asarray(where, dtype=bool)
@@ -431,20 +414,6 @@ def as_array(value, name):
         raise ValueError(
             f"{name} cannot be converted to an array: {reason}"
         ) from None
-
-
-def result_dtype(dtype, name):
-    """The dtype a call returns for an operand of this dtype."""
-    if dtype.kind in "biu":
-        return FLOAT64
-    if dtype.kind == "f" and dtype.char in _FLOAT_RESULTS:
-        return _FLOAT_RESULTS[dtype.char]
-    raise TypeError(f"{name} has unsupported dtype {dtype}; supported: {SUPPORTED_DTYPES}")
-
-
-def compute_dtype(dtype):
-    """The dtype the kernel computes in for a result of this dtype."""
-    return _COMPUTE.get(dtype, dtype)
 
 
 def check_out(out, dtype, shape, casting="same_kind"):
@@ -516,17 +485,6 @@ def broadcast_shape(grad_output, x):
             f"grad_output and x must have shapes that broadcast together, "
             f"got {grad_shape} and {x_shape}"
         ) from None
-
-
-# The sign mask of an array of n elements is n bits packed into ceil(n / 8)
-# uint8 bytes: bit i is x.flat[i] > 0 in C order, little-endian bit order
-# within each byte, i.e. np.packbits((x > 0).reshape(-1), bitorder="little").
-MASK_DTYPE = np.dtype(np.uint8)
-
-
-def mask_nbytes(size):
-    """Bytes of the sign mask of `size` elements."""
-    return (size + 7) // 8
 
 
 def check_mask(mask, size):

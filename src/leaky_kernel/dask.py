@@ -22,7 +22,8 @@ except ImportError as exc:
     ) from exc
 
 from . import _api
-from ._validation import DEFAULT_SLOPE, backward_operands, check_num_threads, forward_operands
+from ._rules import DEFAULT_SLOPE
+from ._validation import backward_operands, check_num_threads, forward_operands
 
 __all__ = ["leaky_relu", "leaky_relu_backward"]
 

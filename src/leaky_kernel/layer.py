@@ -4,13 +4,8 @@ import numpy as np
 from ._api import leaky_relu, leaky_relu_backward
 from ._mask import forward_mask_into, leaky_relu_backward_mask
 from ._slope_grad import leaky_relu_slope_grad
-from ._validation import (
-    DEFAULT_SLOPE,
-    check_num_threads,
-    check_slopes,
-    describe,
-    result_dtype,
-)
+from ._rules import DEFAULT_SLOPE, result_dtype
+from ._validation import check_num_threads, check_slopes, describe
 
 
 class LeakyReLU:

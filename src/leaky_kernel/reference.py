@@ -121,7 +121,7 @@ def _where_positive(value, sign, slope, dtype):
 
 
 # Sign masks: the packed bits of x > 0, in C order, little-endian
-# bit order within each byte (format and rules: _validation.py).
+# bit order within each byte (format and rules: _rules.py).
 
 
 def leaky_relu_forward_mask(x, negative_slope=DEFAULT_SLOPE, *, alpha=None):

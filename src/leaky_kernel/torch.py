@@ -46,6 +46,7 @@ from numpy.lib.stride_tricks import as_strided
 from . import leaky_relu as _np_leaky_relu
 from . import leaky_relu_backward_mask as _np_backward_mask
 from . import leaky_relu_forward_mask as _np_forward_mask
+from ._rules import mask_nbytes
 
 __all__ = ["leaky_relu", "LeakyReLU", "KERNEL_MIN_NUMEL"]
 
@@ -153,10 +154,6 @@ def _in_order(array, strides):
     return array.transpose(_memory_order(array.shape, strides))
 
 
-def _mask_nbytes(numel):
-    return (numel + 7) // 8
-
-
 # The operators' CPU kernels: leaky_kernel's public NumPy functions on views
 # of the tensors' memory, on torch's thread count (torch.set_num_threads).
 
@@ -237,7 +234,7 @@ def _forward_mask_inplace_cpu(x: torch.Tensor, negative_slope: float) -> torch.T
 
 @_forward_mask_inplace_cpu.register_fake
 def _forward_mask_inplace_fake(x, negative_slope):
-    return x.new_empty(_mask_nbytes(x.numel()), dtype=torch.uint8)
+    return x.new_empty(mask_nbytes(x.numel()), dtype=torch.uint8)
 
 
 # Library.impl rather than torch.library.register_kernel, whose wrapper
@@ -260,7 +257,7 @@ def _leaky_relu_fake(x, negative_slope):
 @torch.library.register_fake(f"{_NAMESPACE}::leaky_relu_forward_mask", lib=_library)
 def _forward_mask_fake(x, negative_slope):
     return torch.ops.aten.leaky_relu(x, 0.0), x.new_empty(
-        _mask_nbytes(x.numel()), dtype=torch.uint8
+        mask_nbytes(x.numel()), dtype=torch.uint8
     )
 
 
@@ -488,7 +485,7 @@ def _forward_mask_vmap(info, in_dims, x, negative_slope):
     order = [d + 1 for d in _memory_order(shape, strides)]
     examples = batch.permute(0, *order).reshape(batch.shape[0], -1)
     size = examples.shape[1]
-    padded = _F.pad(examples, (0, 8 * _mask_nbytes(size) - size)).contiguous()
+    padded = _F.pad(examples, (0, 8 * mask_nbytes(size) - size)).contiguous()
     _, masks = _ops.leaky_relu_forward_mask(padded.view(-1), negative_slope)
     return (
         (_ops.leaky_relu(x, negative_slope), masks.view(batch.shape[0], -1)),
