@@ -52,7 +52,8 @@ import time
 import numpy as np
 
 from ._dispatch import LEVELS, kernels, load
-from ._threads import THREAD_CAP, get_num_threads
+from ._rules import THREAD_CAP
+from ._threads import get_num_threads
 from ._version import __version__
 from ._warn import warn_user
 
