@@ -1,3 +1,3 @@
 # cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-# The kernels compiled for the baseline instruction set; see _kernels.pxi and _dispatch.py.
+# The kernels compiled for the baseline instruction set; see _kernels.pxi.tp and _dispatch.py.
 include "_kernels.pxi"

@@ -5,13 +5,13 @@ A call's count is resolved once, in the kernel module (`call_threads`), from
 the count the call asks for, else the package default, else
 omp_get_max_threads(), so that OMP_NUM_THREADS and threadpoolctl's
 threadpool_limits apply; the kernel then starts no more threads than the
-call has spans of work for (_kernels.pxi, `work_threads`).
+call has spans of work for (_kernels.pxi.tp, `work_threads`).
 
 Any count, requested or from the environment, is clamped to THREAD_CAP
 (_rules.py). Clamping changes no result.
 
 Two places always run serially. A forked child (the kernel modules mark it
-themselves, see _kernels.pxi): GNU libgomp hangs a forked child that enters
+themselves, see _kernels.pxi.tp): GNU libgomp hangs a forked child that enters
 a parallel region after its parent used one. A subinterpreter: CPython turns
 off its GIL-state checks there, and Cython's parallel loops rely on them, so
 a parallel region would abort the process.

@@ -8,7 +8,7 @@ two near the caches' sizes. So the running machine decides, as FFTW's wisdom
 and ``torch.backends.cudnn.benchmark`` do, and every decision it makes by
 measuring is checked by measuring again before it is trusted.
 
-The choices (the kernel's ``configure``, _kernels.pxi):
+The choices (the kernel's ``configure``, _kernels.pxi.tp):
 
 - ``plans``: for each route (forward or backward, into a caller's out= or a
   fresh result, serial or parallel), bands of bytes moved (inputs plus

@@ -2,7 +2,7 @@
 
 Containers that dispatch (pandas, xarray, Dask, masked arrays, ndarray
 subclasses), slopes that are arrays, where= and broadcasting all go through
-two NumPy ufuncs whose inner loops are the kernels (_kernels.pxi, "Ufunc
+two NumPy ufuncs whose inner loops are the kernels (_kernels.pxi.tp, "Ufunc
 loops"). NumPy then does what it does for np.exp: a Series stays a Series
 with its index, a DataArray keeps dims and coords, a Dask array stays lazy,
 a masked array keeps the union of its inputs' masks, and out= may overlap
