@@ -46,8 +46,7 @@ def variant_times(call, route, variants, rounds, loop_seconds):
     best = dict.fromkeys(variants, float("inf"))
     for r in range(rounds):
         for variant in variants[r % len(variants):] + variants[:r % len(variants)]:
-            previous = kernels.configure(
-                plans=_tuning.kernel_plans({route: [(0, variant)]}), min_thread_elements=1)
+            previous = kernels.configure(**_tuning._route_configuration(route, variant))
             try:
                 best[variant] = min(best[variant], _tuning.steady_seconds(call, loop_seconds))
             finally:
