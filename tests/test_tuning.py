@@ -140,6 +140,20 @@ def test_a_bad_environment_variable_warns_and_is_ignored(run_python, tmp_path):
     assert "fits this machine" in reasons["forward out parallel"]
 
 
+def test_a_serial_fit_keeps_the_thread_cutoff_a_parallel_fit_stored(tmp_path):
+    path = str(tmp_path / "wisdom.json")
+    parallel = {"plans": {"forward out parallel": [(0, "ordinary")]},
+                "min_thread_elements": 4096, "by": "fitting", "date": "2026-01-02"}
+    serial = {"plans": {"forward out serial": [(0, "ordinary"), (3 * MIB, "stream")]},
+              "by": "fitting", "date": "2026-01-03"}
+    _tuning.write_wisdom(parallel, path)
+    _tuning.write_wisdom(serial, path)
+    stored = _tuning.read_wisdom(path)
+    assert stored["min_thread_elements"] == 4096
+    assert set(stored["plans"]) == {"forward out parallel", "forward out serial"}
+    assert stored["date"] == "2026-01-03"
+
+
 def test_wisdom_is_read_at_import_for_this_machine_only(run_python, tmp_path, monkeypatch):
     monkeypatch.setenv("LEAKY_KERNEL_CACHE_DIR", str(tmp_path))
     entry = {"plans": {"forward out parallel": [(0, "ordinary"), (3 * MIB, "stream nta")]},
