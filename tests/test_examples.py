@@ -77,6 +77,7 @@ def test_pytorch_module_example():
     assert torch.equal(m(input), torch.nn.LeakyReLU(0.1)(input))
 
 
+@pytest.mark.slow  # a training run
 def test_mlp_example_trains_and_compares_dead_units(run_python, tmp_path):
     png = tmp_path / "loss.png"
     process = run_python(str(MLP_SCRIPT), "--epochs", "6", "--output", str(png), timeout=120)
@@ -92,6 +93,7 @@ def test_mlp_example_trains_and_compares_dead_units(run_python, tmp_path):
     assert_plot_written_unless_no_matplotlib(process, png)
 
 
+@pytest.mark.slow  # a training run
 def test_prelu_example_learns_its_slopes(run_python):
     process = run_python(str(PRELU_SCRIPT), "--epochs", "4", timeout=120)
     assert process.returncode == 0, process.stderr
@@ -131,6 +133,7 @@ def test_mlp_example_without_matplotlib_skips_the_plot(run_python, tmp_path):
     assert_plot_skipped_without_matplotlib(run_python, MLP_SCRIPT, ["--epochs", "1"], png)
 
 
+@pytest.mark.slow  # a training run
 def test_torch_mlp_example_reports_step_time_and_saved_memory(run_python, tmp_path):
     pytest.importorskip("torch")
     png = tmp_path / "torch_mlp.png"

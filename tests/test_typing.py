@@ -130,15 +130,18 @@ def check_revealed_types(tmp_path, mypy_cache, source):
     assert not mismatches, mismatches
 
 
+@pytest.mark.slow  # mypy
 def test_numpy_api_types(tmp_path, mypy_cache):
     check_revealed_types(tmp_path, mypy_cache, NUMPY_SCRIPT)
 
 
+@pytest.mark.slow  # mypy
 def test_dask_api_types(tmp_path, mypy_cache):
     pytest.importorskip("dask.array")
     check_revealed_types(tmp_path, mypy_cache, DASK_SCRIPT)
 
 
+@pytest.mark.slow  # mypy
 def test_torch_api_types(tmp_path, mypy_cache):
     pytest.importorskip("torch")
     check_revealed_types(tmp_path, mypy_cache, TORCH_SCRIPT)
@@ -159,6 +162,7 @@ lk.leaky_relu(x, casting="sometimes")  # "leaky_relu"
 """
 
 
+@pytest.mark.slow  # mypy
 def test_mistakes_are_errors(tmp_path, mypy_cache):
     script, process = run_mypy(tmp_path, mypy_cache, MISTAKES_SCRIPT)
     assert process.returncode == 1, process.stdout + process.stderr

@@ -145,6 +145,7 @@ def unit_stride_loops(pxi, operation):
     return loops
 
 
+@pytest.mark.slow  # compiles the kernels at every level
 @pytest.mark.parametrize("level", sorted(setup_py_flags()[1]))
 def test_row_loops_are_vectorised(vectorised_lines, sources, generator, level):
     vectorised = vectorised_lines[level]
