@@ -841,8 +841,8 @@ def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
     """Time the plan against every variant at every size of `fastest` (which
     holds the sizes where the bands begin). With `mend`, a size whose regret
     is above REGRET_LIMIT is measured a third time, on operands allocated
-    anew, and gets the variant whose median of the three measurements is
-    fastest, and the check runs once more. Returns
+    anew, and gets the variant whose regret averaged over the three
+    measurements is least, and the check runs once more. Returns
     (bands, {bytes moved: regret}, rounds' times)."""
     for attempt in range(2 if mend else 1):
         elements = [_elements_moving(name, b) for b in sorted(fastest)]
