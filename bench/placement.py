@@ -41,17 +41,11 @@ def huge_page_bytes():
 
 
 def variant_times(call, route, variants, rounds, loop_seconds):
-    """{variant: fastest seconds per call over `rounds` interleaved rounds}."""
-    kernels = lk._dispatch.kernels
-    best = dict.fromkeys(variants, float("inf"))
-    for r in range(rounds):
-        for variant in variants[r % len(variants):] + variants[:r % len(variants)]:
-            previous = kernels.configure(**_tuning._route_configuration(route, variant))
-            try:
-                best[variant] = min(best[variant], _tuning.steady_seconds(call, loop_seconds))
-            finally:
-                kernels.configure(**previous)
-    return best
+    """{variant: fastest seconds per call over `rounds` interleaved rounds},
+    measured as fitting measures (_tuning._measure)."""
+    cells = {v: (_tuning._route_configuration(route, v), call) for v in variants}
+    times = _tuning._measure(cells, rounds, _tuning._kernel_timer(loop_seconds))
+    return {v: min(t) for v, t in times.items()}
 
 
 def main(argv=None):

@@ -12,7 +12,6 @@ target says one. Results record the CPU model and the tuning in force
 (report.machine_info).
 """
 
-import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Optional
@@ -95,17 +94,6 @@ REGRET_WITHOUT_TUNE = 1.10
 REGRET_LOG2 = range(16, 27)
 
 
-def _steady_seconds(call, loop_seconds):
-    """Seconds per call in the call's own steady state: one call to warm up,
-    then a loop of calls lasting at least loop_seconds."""
-    call()
-    calls, start = 0, time.perf_counter()
-    while calls < 2 or time.perf_counter() - start < loop_seconds:
-        call()
-        calls += 1
-    return (time.perf_counter() - start) / calls
-
-
 def regret(settings):
     """out= forward and backward, float32 and float64, 2^16 to 2^26: the plans in force against every store variant.
 
@@ -149,26 +137,20 @@ def _ratio(sample):
 
 def _regret_sample(route, op, n, dtype, settings):
     """(seconds by configuration, variant in force, fastest variant) of one
-    route at n elements, on operands allocated for this measurement."""
-    kernels = lk._dispatch.kernels
+    route at n elements, on operands allocated for this measurement: each
+    configuration in its own steady state, rounds interleaved (_tuning's own
+    measuring)."""
     x, g = harness.random_inputs(n, dtype)
     out = np.empty_like(x)
     call = (partial(lk.leaky_relu, x, SLOPE, out=out) if op == "forward"
             else partial(lk.leaky_relu_backward, g, x, SLOPE, out=out))
     call()  # a first large call may fit the machine: not timed
-    in_force = kernels.get_configuration()
-    configurations = {"in force": {}}
+    cells = {"in force": ({}, call)}
     for variant in _tuning.variants_of(route):
-        configurations[variant] = {"plans": _tuning.kernel_plans({route: [(0, variant)]})}
-    seconds = dict.fromkeys(configurations, float("inf"))
-    keys = list(configurations)
-    for r in range(settings.min_rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            kernels.configure(**configurations[key])
-            try:
-                seconds[key] = min(seconds[key], _steady_seconds(call, settings.loop_seconds))
-            finally:
-                kernels.configure(**in_force)
+        cells[variant] = ({"plans": _tuning.kernel_plans({route: [(0, variant)]})}, call)
+    times = _tuning._measure(cells, settings.min_rounds,
+                             _tuning._kernel_timer(settings.loop_seconds))
+    seconds = {key: min(t) for key, t in times.items()}
     winner = min((v, k) for k, v in seconds.items() if k != "in force")[1]
     seconds["fastest variant"] = seconds[winner]
     moved = x.nbytes * (2 if op == "forward" else 3)
