@@ -877,9 +877,8 @@ def check_route(name, bands, fastest, bench, rounds, timer, threads, mend=True):
                               rounds, timer, threads)
         chosen = {b: variant_at(bands, b) for b in fastest}
         for b in worst:
-            passes = [fastest.get(b), variant_times[b],
-                      {v: min(t) for v, t in third[b].items()}]
-            chosen[b] = _choose(_mean_regrets([p for p in passes if p]))
+            third_times = {v: min(t) for v, t in third[b].items()}
+            chosen[b] = _choose(_mean_regrets([fastest[b], variant_times[b], third_times]))
         bands = _bands(chosen)
 
 
